@@ -1,0 +1,77 @@
+"""Content negotiation: ``_format``, ``Accept``, ``Content-Type`` and ``_pretty``.
+
+http://hl7.org/fhir/R4/http.html#mime-type: JSON is served as ``application/fhir+json``; the
+XML format is not offered, so asking for it is a clear 406 (response) or 415 (request body).
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from fhir_server import errors
+
+FHIR_JSON = "application/fhir+json; charset=utf-8"
+_JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir", "json", "text/json"}
+_XML_TYPES = {"application/fhir+xml", "application/xml", "application/xml+fhir", "xml", "text/xml", "html", "text/html"}
+_ANY = {"*/*", "application/*"}
+PATCH_TYPES = {"application/json-patch+json", "application/merge-patch+json"}
+
+
+def check_acceptable(format_param: str | None, accept: str | None) -> None:
+    """406 unless the client can take JSON (``_format`` overrides ``Accept``)."""
+    if format_param is not None:
+        wanted = format_param.split(";", 1)[0].strip().lower()
+        if wanted in _JSON_TYPES:
+            return
+        raise errors.not_acceptable(f"_format={format_param} is not supported: this server speaks FHIR JSON only")
+    if not accept:
+        return
+    offered = [part.split(";", 1)[0].strip().lower() for part in accept.split(",")]
+    if any(media in _JSON_TYPES or media in _ANY for media in offered):
+        return
+    raise errors.not_acceptable(f"Accept: {accept} is not supported: this server speaks FHIR JSON only")
+
+
+def check_body_type(content_type: str, *, patch: bool = False) -> None:
+    """415 for a body that is not FHIR JSON (or, for PATCH, a supported patch format)."""
+    if not content_type or content_type in _JSON_TYPES:
+        return
+    if patch and content_type in PATCH_TYPES:
+        return
+    if content_type in _XML_TYPES:
+        raise errors.unsupported_media_type("XML bodies are not supported: send application/fhir+json")
+    raise errors.unsupported_media_type(f"Content-Type {content_type} is not supported: send application/fhir+json")
+
+
+def pretty(body: bytes) -> bytes:
+    """``_pretty=true``: the same JSON, indented."""
+    return orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2)
+
+
+def parse_json(body: bytes, max_depth: int) -> object:
+    """Parse a request body; bad or too deeply nested JSON is a 400, never a 500."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as bad:
+        raise errors.bad_request(f"The body is not valid JSON: {bad}", code="structure") from None
+    if _deeper_than(value, max_depth):
+        raise errors.bad_request(f"The body nests JSON deeper than {max_depth} levels", code="structure")
+    return value
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """True when ``value`` nests objects/arrays more than ``limit`` levels (iterative: no recursion)."""
+    level = [value]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        below = []
+        for item in level:
+            if isinstance(item, dict):
+                below.extend(v for v in item.values() if isinstance(v, (dict, list)))
+            elif isinstance(item, list):
+                below.extend(v for v in item if isinstance(v, (dict, list)))
+        level = below
+    return False

@@ -1,0 +1,55 @@
+"""The application factory: the lifespan opens the store and creates indexes; one route serves FHIR."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import urlparse
+
+from fastapi import FastAPI
+
+from fhir_server.api.http import handle
+from fhir_server.config import Settings
+from fhir_server.interactions.backend import Backend
+from fhir_server.search.index_keys import INDEX_KEYS
+from fhir_server.spec.resource_types import RESOURCE_TYPES
+from fhir_server.storage.embedded import open_embedded
+from fhir_server.storage.repository import Repository
+
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+async def open_repository(settings: Settings) -> tuple[Repository, object | None]:
+    """The repository on the configured store: real MongoDB with a URI, else the embedded engine."""
+    if settings.embedded:
+        return Repository(open_embedded(settings.database)), None
+    from fhir_server.storage.mongo import open_mongo
+
+    client, database, transactions = await open_mongo(settings.mongodb_uri or "", settings.database)
+    return Repository(database, supports_transactions=transactions, client=client), client
+
+
+def create_app(settings: Settings | None = None, repository: Repository | None = None) -> FastAPI:
+    """A FastAPI app serving FHIR under the path of ``settings.base_url``."""
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = None
+        repo = repository
+        if repo is None:
+            repo, client = await open_repository(settings)
+        await repo.ensure_indexes(sorted(RESOURCE_TYPES), INDEX_KEYS)
+        app.state.backend = Backend(repo, settings)
+        try:
+            yield
+        finally:
+            if client is not None:
+                await client.close()
+
+    app = FastAPI(title="FHIR R4 server", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    prefix = urlparse(settings.base_url).path.rstrip("/")
+    app.add_route(prefix + "/{path:path}", handle, methods=METHODS)
+    if prefix:
+        app.add_route(prefix, handle, methods=METHODS)
+    return app

@@ -1,0 +1,1 @@
+"""Persistence: the repository interface and the two engines behind it (MongoDB, embedded)."""

@@ -1,0 +1,189 @@
+"""The embedded in-process engine: mongomock behind PyMongo's async collection interface.
+
+For trials and tests, where no MongoDB server is at hand. mongomock evaluates MongoDB filters
+faithfully (array paths, ``$elemMatch``, regex, unique indexes) but scans every document; this
+facade adds a direct look-up for filters on ``_id`` so reads by id do not scan. Each call runs to
+completion without yielding to the event loop, so every single operation is atomic with respect
+to other requests of the same process. It offers only calls that exist with the same shape on
+``pymongo.asynchronous.collection.AsyncCollection`` and ``AsyncCursor`` (a test checks this), so
+code that passes here does not call an API real PyMongo lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import mongomock
+from mongomock.filtering import filter_applies
+
+
+def _ids_in(filter: Mapping[str, Any] | None) -> list[Any] | None:
+    """The ids a filter restricts ``_id`` to at its top level, or None if it does not."""
+    if not filter or "_id" not in filter:
+        return None
+    wanted = filter["_id"]
+    if isinstance(wanted, dict):
+        if set(wanted) == {"$in"}:
+            return list(wanted["$in"])
+        return None
+    return [wanted]
+
+
+def _with_id_lookup(collection: mongomock.Collection) -> mongomock.Collection:
+    """Make ``collection`` fetch documents by ``_id`` directly instead of scanning them all."""
+    scan = collection._iter_documents
+    store = collection._store
+
+    def iter_documents(filter: Mapping[str, Any]) -> Iterator[dict]:
+        ids = _ids_in(filter)
+        if ids is None:
+            return scan(filter)
+        found = (store[i] for i in ids if _hashable(i) and i in store)
+        return (doc for doc in list(found) if filter_applies(filter, doc))
+
+    collection._iter_documents = iter_documents
+    return collection
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+class EmbeddedCursor:
+    """The subset of ``AsyncCursor`` the server uses: sort, skip, limit, to_list, async iteration."""
+
+    def __init__(self, cursor: mongomock.collection.Cursor) -> None:
+        self._cursor = cursor
+
+    def sort(self, key_or_list: Any, direction: Any = None) -> "EmbeddedCursor":
+        self._cursor.sort(key_or_list, direction)
+        return self
+
+    def skip(self, skip: int) -> "EmbeddedCursor":
+        self._cursor.skip(skip)
+        return self
+
+    def limit(self, limit: int) -> "EmbeddedCursor":
+        self._cursor.limit(limit)
+        return self
+
+    async def to_list(self, length: int | None = None) -> list[dict]:
+        if length is None:
+            return list(self._cursor)
+        out = []
+        for doc in self._cursor:
+            out.append(doc)
+            if len(out) >= length:
+                break
+        return out
+
+    def __aiter__(self) -> "EmbeddedCursor":
+        return self
+
+    async def __anext__(self) -> dict:
+        try:
+            return next(self._cursor)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+class EmbeddedCollection:
+    """The subset of ``AsyncCollection`` the server uses, with the same names and parameters."""
+
+    def __init__(self, collection: mongomock.Collection) -> None:
+        self._coll = _with_id_lookup(collection)
+        self.name = collection.name
+
+    async def find_one(self, filter: Any | None = None, *args: Any, **kwargs: Any) -> dict | None:
+        return self._coll.find_one(filter, *args, **_no_session(kwargs))
+
+    def find(self, *args: Any, **kwargs: Any) -> EmbeddedCursor:
+        return EmbeddedCursor(self._coll.find(*args, **_no_session(kwargs)))
+
+    async def insert_one(self, document: Any, bypass_document_validation: bool | None = None, session: Any = None) -> Any:
+        return self._coll.insert_one(document)
+
+    async def insert_many(
+        self, documents: Iterable[Any], ordered: bool = True, bypass_document_validation: bool | None = None, session: Any = None
+    ) -> Any:
+        return self._coll.insert_many(list(documents), ordered=ordered)
+
+    async def replace_one(self, filter: Mapping[str, Any], replacement: Mapping[str, Any], upsert: bool = False, session: Any = None) -> Any:
+        return self._coll.replace_one(filter, replacement, upsert=upsert)
+
+    async def update_one(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False, session: Any = None) -> Any:
+        return self._coll.update_one(filter, update, upsert=upsert)
+
+    async def update_many(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False, session: Any = None) -> Any:
+        return self._coll.update_many(filter, update, upsert=upsert)
+
+    async def delete_one(self, filter: Mapping[str, Any], session: Any = None) -> Any:
+        return self._coll.delete_one(filter)
+
+    async def delete_many(self, filter: Mapping[str, Any], session: Any = None) -> Any:
+        return self._coll.delete_many(filter)
+
+    async def find_one_and_update(
+        self, filter: Mapping[str, Any], update: Mapping[str, Any], projection: Any = None, sort: Any = None,
+        upsert: bool = False, return_document: bool = False, session: Any = None,
+    ) -> dict | None:
+        return self._coll.find_one_and_update(
+            filter, update, projection=projection, sort=sort, upsert=upsert, return_document=return_document
+        )
+
+    async def count_documents(self, filter: Mapping[str, Any], session: Any = None, **kwargs: Any) -> int:
+        return self._coll.count_documents(filter, **kwargs)
+
+    async def distinct(self, key: str, filter: Mapping[str, Any] | None = None, session: Any = None) -> list[Any]:
+        return self._coll.distinct(key, filter)
+
+    async def bulk_write(self, requests: list[Any], ordered: bool = True, session: Any = None) -> Any:
+        return self._coll.bulk_write(requests, ordered=ordered)
+
+    async def create_index(self, keys: Any, session: Any = None, **kwargs: Any) -> str:
+        return self._coll.create_index(keys, **kwargs)
+
+    async def drop(self, session: Any = None) -> None:
+        self._coll.drop()
+
+
+def _no_session(kwargs: dict[str, Any]) -> dict[str, Any]:
+    kwargs.pop("session", None)
+    return kwargs
+
+
+class EmbeddedDatabase:
+    """The subset of ``AsyncDatabase`` the server uses: collections by name."""
+
+    def __init__(self, database: mongomock.Database) -> None:
+        self._db = database
+        self._collections: dict[str, EmbeddedCollection] = {}
+        self.name = database.name
+
+    def __getitem__(self, name: str) -> EmbeddedCollection:
+        found = self._collections.get(name)
+        if found is None:
+            found = self._collections[name] = EmbeddedCollection(self._db[name])
+        return found
+
+    get_collection = __getitem__
+
+    async def list_collection_names(self, session: Any = None) -> list[str]:
+        return self._db.list_collection_names()
+
+    async def drop_collection(self, name_or_collection: str, session: Any = None) -> None:
+        self._collections.pop(name_or_collection, None)
+        self._db.drop_collection(name_or_collection)
+
+
+def open_embedded(database: str) -> EmbeddedDatabase:
+    """A fresh, empty in-memory database."""
+    return EmbeddedDatabase(mongomock.MongoClient()[database])
