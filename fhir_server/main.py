@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from urllib.parse import urlparse
 
@@ -12,7 +13,6 @@ from fhir_server.api.http import handle
 from fhir_server.config import Settings
 from fhir_server.interactions.backend import Backend
 from fhir_server.search.index_keys import INDEX_KEYS
-from fhir_server.spec.resource_types import RESOURCE_TYPES
 from fhir_server.storage.embedded import open_embedded
 from fhir_server.storage.repository import Repository
 
@@ -22,15 +22,15 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 async def open_repository(settings: Settings) -> tuple[Repository, object | None]:
     """The repository on the configured store: real MongoDB with a URI, else the embedded engine."""
     if settings.embedded:
-        return Repository(open_embedded(settings.database)), None
+        return Repository(open_embedded(settings.database), INDEX_KEYS), None
     from fhir_server.storage.mongo import open_mongo
 
     client, database, transactions = await open_mongo(settings.mongodb_uri or "", settings.database)
-    return Repository(database, supports_transactions=transactions, client=client), client
+    return Repository(database, INDEX_KEYS, supports_transactions=transactions, client=client), client
 
 
-def create_app(settings: Settings | None = None, repository: Repository | None = None) -> FastAPI:
-    """A FastAPI app serving FHIR under the path of ``settings.base_url``."""
+def create_app(settings: Settings | None = None, repository: Repository | None = None, seed: bool = False) -> FastAPI:
+    """A FastAPI app serving FHIR under the path of ``settings.base_url`` (``seed``: load the demo data)."""
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
@@ -39,8 +39,12 @@ def create_app(settings: Settings | None = None, repository: Repository | None =
         repo = repository
         if repo is None:
             repo, client = await open_repository(settings)
-        await repo.ensure_indexes(sorted(RESOURCE_TYPES), INDEX_KEYS)
+        await repo.ensure_indexes()
         app.state.backend = Backend(repo, settings)
+        if seed:
+            from fhir_server.demo import seed_store
+
+            await seed_store(repo, settings)
         try:
             yield
         finally:
@@ -53,3 +57,8 @@ def create_app(settings: Settings | None = None, repository: Repository | None =
     if prefix:
         app.add_route(prefix, handle, methods=METHODS)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app as ``fhir-server serve`` runs it (uvicorn factory): settings from the environment."""
+    return create_app(Settings.from_env(), seed=os.environ.get("FHIR_SEED_ON_START") == "1")

@@ -109,27 +109,34 @@ def history_document(new: NewVersion) -> dict[str, Any]:
 class Repository:
     """Reads and writes FHIR resources; the only code that talks to the database."""
 
-    def __init__(self, database: Any, *, supports_transactions: bool = False, client: Any = None) -> None:
+    def __init__(
+        self, database: Any, index_keys: Sequence[Sequence[tuple[str, int]]], *,
+        supports_transactions: bool = False, client: Any = None,
+    ) -> None:
         self.db = database
         self.client = client
         self.supports_transactions = supports_transactions
+        self._index_keys = [list(keys) for keys in index_keys]
+        self._indexed: set[str] = set()
 
     # -- set-up -----------------------------------------------------------------------------
-    async def ensure_indexes(self, resource_types: Sequence[str], index_keys: Sequence[Sequence[tuple[str, int]]]) -> None:
-        """Create the indexes every query needs (idempotent; cheap when they exist)."""
+    async def ensure_indexes(self) -> None:
+        """Create the shared collections' indexes (idempotent). Type collections get theirs on first write."""
         history = self.db[HISTORY]
         await history.create_index([("t", ASCENDING), ("i", ASCENDING), ("v", DESCENDING)])
         await history.create_index([("ts", DESCENDING)])
         await history.create_index([("t", ASCENDING), ("ts", DESCENDING)])
         await self.db[LOCKS].create_index([("exp", ASCENDING)], expireAfterSeconds=0)
-        for resource_type in resource_types:
-            await self.ensure_type_indexes(resource_type, index_keys)
 
-    async def ensure_type_indexes(self, resource_type: str, index_keys: Sequence[Sequence[tuple[str, int]]]) -> None:
+    async def ensure_type_indexes(self, resource_type: str) -> None:
+        """The indexes of one type's current collection: ``(del, ts)`` and the search attribute indexes."""
+        if resource_type in self._indexed:
+            return
         collection = self.db[resource_type]
         await collection.create_index([("del", ASCENDING), ("ts", DESCENDING)])
-        for keys in index_keys:
-            await collection.create_index(list(keys))
+        for keys in self._index_keys:
+            await collection.create_index(keys)
+        self._indexed.add(resource_type)
 
     # -- access seam --------------------------------------------------------------------------
     @staticmethod
@@ -201,6 +208,7 @@ class Repository:
     # -- writes -------------------------------------------------------------------------------
     async def save(self, new: NewVersion, *, session: Any = None) -> None:
         """Write ``new`` unless ``new.expected_vid`` is no longer current: then VersionConflict."""
+        await self.ensure_type_indexes(new.type)
         try:
             await self.db[HISTORY].insert_one(history_document(new), session=session)
         except DuplicateKeyError:

@@ -1,0 +1,72 @@
+"""No lost updates and race-free conditional creates (http://hl7.org/fhir/R4/http.html#concurrency)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.api.test_crud import PATIENT
+
+
+async def test_two_concurrent_updates_of_one_version_one_wins_one_gets_409(client):
+    await client.put("/Patient/race", json={**PATIENT, "id": "race"})
+    bodies = [{**PATIENT, "id": "race", "gender": g} for g in ("male", "other")]
+    responses = await asyncio.gather(*(client.put("/Patient/race", json=b) for b in bodies))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses in ([200, 200], [200, 409])
+    history = (await client.get("/Patient/race/_history")).json()
+    assert history["total"] == 1 + statuses.count(200)
+
+
+async def test_concurrent_updates_guarded_by_if_match_exactly_one_wins(client):
+    await client.put("/Patient/guarded", json={**PATIENT, "id": "guarded"})
+    bodies = [{**PATIENT, "id": "guarded", "birthDate": f"1990-01-{day:02d}"} for day in range(1, 11)]
+    responses = await asyncio.gather(
+        *(client.put("/Patient/guarded", json=b, headers={"if-match": 'W/"1"'}) for b in bodies)
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [412] * 9
+    winner = next(r.json() for r in responses if r.status_code == 200)
+    assert (await client.get("/Patient/guarded")).json() == winner
+    assert (await client.get("/Patient/guarded/_history")).json()["total"] == 2
+
+
+async def test_racing_writers_of_version_n_conflict_in_the_repository(app):
+    """Two writers that both read version 1 and both write version 2: exactly one succeeds."""
+    from fhir_server.context import RequestContext
+    from fhir_server.interactions.versioning import next_version
+    from fhir_server.storage.repository import VersionConflict
+
+    repository = app.state.backend.repository
+    ctx = RequestContext(base_url="http://test/fhir")
+    first, _ = next_version("Patient", "cas", {**PATIENT}, None, "PUT")
+    await repository.save(first)
+    current = await repository.current(ctx, "Patient", "cas")
+    a, _ = next_version("Patient", "cas", {**PATIENT, "gender": "male"}, current, "PUT")
+    b, _ = next_version("Patient", "cas", {**PATIENT, "gender": "other"}, current, "PUT")
+    outcomes = await asyncio.gather(repository.save(a), repository.save(b), return_exceptions=True)
+    assert sorted(type(o).__name__ for o in outcomes) == ["NoneType", "VersionConflict"]
+    assert isinstance(next(o for o in outcomes if o is not None), VersionConflict)
+    assert (await repository.current(ctx, "Patient", "cas")).vid == 2
+
+
+async def test_twenty_concurrent_conditional_creates_make_exactly_one_resource(client):
+    body = {**PATIENT, "identifier": [{"system": "urn:test:national-id", "value": "race-20"}]}
+    headers = {"if-none-exist": "identifier=urn:test:national-id|race-20"}
+    responses = await asyncio.gather(*(client.post("/Patient", json=body, headers=headers) for _ in range(20)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 19 + [201]
+    ids = {r.json()["id"] for r in responses}
+    assert len(ids) == 1
+    found = (await client.get("/Patient", params={"identifier": "urn:test:national-id|race-20"})).json()
+    assert found["total"] == 1
+
+
+async def test_twenty_concurrent_conditional_updates_make_exactly_one_resource(client):
+    body = {**PATIENT, "identifier": [{"system": "urn:test:national-id", "value": "upsert-20"}]}
+    url = "/Patient?identifier=urn:test:national-id|upsert-20"
+    responses = await asyncio.gather(*(client.put(url, json=body) for _ in range(20)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 19 + [201]
+    assert len({r.json()["id"] for r in responses}) == 1
+    history = (await client.get(f"/Patient/{responses[0].json()['id']}/_history")).json()
+    assert history["total"] == 20
