@@ -15,6 +15,7 @@ from fhir_server.interactions.backend import Backend
 from fhir_server.search.index_keys import INDEX_KEYS
 from fhir_server.storage.embedded import open_embedded
 from fhir_server.storage.repository import Repository
+from fhir_server.storage.snapshots import ensure_snapshot_indexes
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, repository: Repository | None =
         if repo is None:
             repo, client = await open_repository(settings)
         await repo.ensure_indexes()
+        await ensure_snapshot_indexes(repo)
         app.state.backend = Backend(repo, settings)
         if seed:
             from fhir_server.demo import seed_store

@@ -1,0 +1,308 @@
+"""Compile search parameter expressions (FHIRPath, http://hl7.org/fhir/R4/fhirpath.html) to extractors.
+
+The common forms are compiled into plain Python closures over the resource dict:
+
+- paths ``Type.a.b`` (choice elements ``value`` find ``valueQuantity``...), ``Type.a[0].b``;
+- type filters ``(Type.x as Quantity)``, ``Type.x.as(Quantity)``, ``Type.x.ofType(Quantity)``;
+- ``.where(resolve() is Patient)`` on references, ``.where(system='phone')`` on elements;
+- unions ``a | b`` of the above.
+
+Anything else falls back to fhirpathpy, evaluated once per resource and parameter. An extractor
+returns a list of :class:`Node` (the value and, when known, its FHIR type from the choice suffix).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from decimal import Decimal
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from fhir_server.spec.search_parameters import choice_elements, split_union
+
+log = logging.getLogger(__name__)
+
+
+Node = tuple  # (value, FHIR type name when known from a choice suffix or a type filter, else None)
+
+
+Extractor = Callable[[Any], list[Node]]
+_Step = Callable[[list[Node]], list[Node]]
+
+QUANTITY_TYPES = frozenset({"Quantity", "Age", "Duration", "Distance", "Count", "SimpleQuantity", "MoneyQuantity"})
+_AS_WRAPPED = re.compile(r"^\((?P<path>[^()]+?) as (?P<type>\w+)\)(?P<rest>.*)$")
+_IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+_STEP_PATTERNS = (
+    ("index", re.compile(rf"\.({_IDENT})\[(\d+)\]")),
+    ("as", re.compile(rf"\.(?:as|ofType)\(({_IDENT})\)")),
+    ("resolve", re.compile(rf"\.where\(resolve\(\) is ({_IDENT})\)")),
+    ("where_eq", re.compile(rf"\.where\(({_IDENT})\s*=\s*'([^'\\]*)'\)")),
+    ("field", re.compile(rf"\.({_IDENT})(?![A-Za-z0-9_(])")),
+)
+_COMMON_ROOTS = ("Resource", "DomainResource")
+
+
+_DEFAULT_SUFFIXES = frozenset(
+    "Base64Binary Boolean Canonical Code Date DateTime Decimal Id Instant Integer Markdown Oid PositiveInt "
+    "String Time UnsignedInt Uri Url Uuid Address Age Annotation Attachment CodeableConcept Coding "
+    "ContactPoint Count Distance Duration HumanName Identifier Money Period Quantity Range Ratio Reference "
+    "SampledData Signature Timing ContactDetail Contributor DataRequirement Expression ParameterDefinition "
+    "RelatedArtifact TriggerDefinition UsageContext Dosage Meta".split()
+)
+_PRIMITIVE_NAMES = {
+    "Base64Binary": "base64Binary", "Boolean": "boolean", "Canonical": "canonical", "Code": "code",
+    "Date": "date", "DateTime": "dateTime", "Decimal": "decimal", "Id": "id", "Instant": "instant",
+    "Integer": "integer", "Markdown": "markdown", "Oid": "oid", "PositiveInt": "positiveInt",
+    "String": "string", "Time": "time", "UnsignedInt": "unsignedInt", "Uri": "uri", "Url": "url", "Uuid": "uuid",
+}  # fmt: skip
+
+
+class CompileResult(NamedTuple):
+    extract: Extractor
+    fallback: bool  # True when (part of) the expression is evaluated by fhirpathpy
+
+
+def compile_expression(expression: str, resource_type: str | None) -> CompileResult:
+    """Compile ``expression``; ``resource_type`` None means a relative (component) expression."""
+    extractors, fallback = [], False
+    for part in split_union(expression):
+        steps = _compile_part(part, resource_type)
+        if steps is None:
+            extractors.append(_fhirpathpy(part, resource_type is None))
+            fallback = True
+        else:
+            extractors.append(_chain(steps))
+    if len(extractors) == 1:
+        return CompileResult(extractors[0], fallback)
+
+    def union(value: Any) -> list[Node]:
+        out: list[Node] = []
+        for ex in extractors:
+            out.extend(ex(value))
+        return out
+
+    return CompileResult(union, fallback)
+
+
+_EXISTS_NOT_FALSE = re.compile(r"^(?P<path>[A-Za-z_][A-Za-z0-9_.]*)\.exists\(\) and (?P=path) != false$")
+
+
+def _exists_not_false(nodes: list[Node]) -> list[Node]:
+    """``x.exists() and x != false`` as one boolean (Patient ``deceased``)."""
+    return [(any(n[0] is not False for n in nodes), "boolean")]
+
+
+def _compile_part(part: str, resource_type: str | None) -> list[_Step] | None:
+    special = _EXISTS_NOT_FALSE.match(part)
+    if special:
+        path = _compile_path(special["path"], resource_type)
+        if path is None:
+            return None
+        collect = _collect(path)
+        return [lambda nodes: _exists_not_false(collect(nodes))]
+    wrapped = _AS_WRAPPED.match(part)
+    if wrapped:
+        head = _compile_path(wrapped["path"], resource_type)
+        tail = _compile_steps(wrapped["rest"]) if wrapped["rest"] else []
+        if head is None or tail is None:
+            return None
+        return [*head, _as_step(wrapped["type"]), *tail]
+    return _compile_path(part, resource_type)
+
+
+def _compile_path(path: str, resource_type: str | None) -> list[_Step] | None:
+    root = re.match(_IDENT, path)
+    if root is None:
+        return None
+    name = root.group(0)
+    if resource_type is not None and (name == resource_type or name in _COMMON_ROOTS):
+        return _compile_steps(path[root.end():])
+    # relative expression (composite components) start with a field name
+    return _compile_steps("." + path)
+
+
+def _compile_steps(text: str) -> list[_Step] | None:
+    steps: list[_Step] = []
+    pos = 0
+    while pos < len(text):
+        for kind, pattern in _STEP_PATTERNS:
+            found = pattern.match(text, pos)
+            if found:
+                steps.append(_make_step(kind, found.groups()))
+                pos = found.end()
+                break
+        else:
+            return None
+    return steps
+
+
+def _make_step(kind: str, groups: tuple[str, ...]) -> _Step:
+    if kind == "field":
+        return _field_step(groups[0])
+    if kind == "index":
+        return _index_step(groups[0], int(groups[1]))
+    if kind == "as":
+        return _as_step(groups[0])
+    if kind == "resolve":
+        return _resolve_step(groups[0])
+    return _where_eq_step(groups[0], groups[1])
+
+
+def _children(value: Any, name: str, is_choice: bool, suffixes: frozenset[str]) -> list[Node]:
+    if not isinstance(value, dict):
+        return []
+    found = value.get(name)
+    if found is not None:
+        if isinstance(found, list):
+            return [(v, None) for v in found]
+        return [(found, None)]
+    if not is_choice:
+        return []
+    out = []
+    cut = len(name)
+    for key, v in value.items():
+        if len(key) > cut and key.startswith(name):
+            suffix = key[cut:]
+            if suffix in suffixes:
+                typ = _PRIMITIVE_NAMES.get(suffix, suffix)
+                if isinstance(v, list):
+                    out.extend((x, typ) for x in v)
+                else:
+                    out.append((v, typ))
+    return out
+
+
+def _field_step(name: str) -> _Step:
+    is_choice = name in choice_elements()
+    suffixes = _DEFAULT_SUFFIXES
+
+    def step(nodes: list[Node]) -> list[Node]:
+        if len(nodes) == 1:
+            return _children(nodes[0][0], name, is_choice, suffixes)
+        out: list[Node] = []
+        for node in nodes:
+            out.extend(_children(node[0], name, is_choice, suffixes))
+        return out
+
+    return step
+
+
+def _index_step(name: str, index: int) -> _Step:
+    field = _field_step(name)
+
+    def step(nodes: list[Node]) -> list[Node]:
+        out = []
+        for node in nodes:
+            kids = field([node])
+            if len(kids) > index:
+                out.append(kids[index])
+        return out
+
+    return step
+
+
+def _as_step(type_name: str) -> _Step:
+    wanted = {type_name, type_name[:1].lower() + type_name[1:]}
+    if type_name == "Quantity":
+        wanted |= QUANTITY_TYPES
+
+    def step(nodes: list[Node]) -> list[Node]:
+        return [n if n[1] else (n[0], type_name) for n in nodes if n[1] is None or n[1] in wanted]
+
+    return step
+
+
+def reference_type(reference: str) -> str | None:
+    """The resource type a literal reference points at (relative or absolute), else None."""
+    parts = reference.split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2 and parts[-2][:1].isupper() and parts[-2].isalpha():
+        return parts[-2]
+    return None
+
+
+def _resolve_step(type_name: str) -> _Step:
+    def step(nodes: list[Node]) -> list[Node]:
+        out = []
+        for node in nodes:
+            v = node[0]
+            if not isinstance(v, dict):
+                continue
+            ref = v.get("reference")
+            target = reference_type(ref) if isinstance(ref, str) else v.get("type")
+            if target == type_name:
+                out.append(node)
+        return out
+
+    return step
+
+
+def _where_eq_step(name: str, literal: str) -> _Step:
+    def step(nodes: list[Node]) -> list[Node]:
+        return [n for n in nodes if isinstance(n[0], dict) and n[0].get(name) == literal]
+
+    return step
+
+
+def _collect(steps: list[_Step]) -> _Step:
+    """Run ``steps`` as one step that also passes an empty result on (for aggregate steps)."""
+
+    def step(nodes: list[Node]) -> list[Node]:
+        for inner in steps:
+            nodes = inner(nodes)
+        return nodes
+
+    return step
+
+
+def _chain(steps: list[_Step]) -> Extractor:
+    def extract(value: Any) -> list[Node]:
+        nodes = [(value, None)]
+        for step in steps:
+            nodes = step(nodes)
+            if not nodes:
+                return nodes
+        return nodes
+
+    if len(steps) == 1:
+        only = steps[0]
+        return lambda value: only([(value, None)])
+    if len(steps) == 2:
+        first, second = steps
+
+        def extract2(value: Any) -> list[Node]:
+            nodes = first([(value, None)])
+            return second(nodes) if nodes else nodes
+
+        return extract2
+    return extract
+
+
+def _fhirpathpy(part: str, relative: bool) -> Extractor:
+    """Evaluate ``part`` with fhirpathpy; a failure (e.g. ``resolve()``) yields nothing."""
+    from fhirpathpy import compile as fp_compile
+    from fhirpathpy.models import models
+
+    try:
+        compiled = fp_compile(part, models["r4"])
+    except Exception:  # an expression fhirpathpy cannot parse never breaks a write
+        log.warning("search expression not supported: %s", part)
+        return lambda value: []
+
+    def extract(value: Any) -> list[Node]:
+        try:
+            result = compiled(value)
+        except Exception:
+            return []
+        return [(_plain(v), None) for v in result if v is not None]
+
+    return extract
+
+
+def _plain(value: Any) -> Any:
+    """fhirpathpy values back to JSON-like Python values."""
+    if isinstance(value, (str, bool, int, float, Decimal, dict, list)):
+        return value
+    return str(value)

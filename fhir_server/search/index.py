@@ -1,0 +1,182 @@
+"""Write-time search index extraction (http://hl7.org/fhir/R4/search.html).
+
+:func:`extract_index` returns the index fields stored beside a resource in its type's collection,
+in the attribute pattern so a few compound indexes (:data:`INDEX_KEYS`) serve every parameter:
+
+``_str``  ``{p, v: folded, x: exact}``                 string
+``_tok``  ``{p, s, c, t[, ys, yc]}``                   token (+ Reference.identifier of reference params)
+``_ref``  ``{p, r[, t, i][, cv]}``                     reference (t/i for relative refs, cv = canonical version)
+``_dt``   ``{p, lo, hi}``                              date (implicit range, naive UTC)
+``_num``  ``{p, v, lo, hi}``                           number (lo == hi == v for a value; Range bounds)
+``_qty``  ``{p, v, lo, hi, s, c, u}``                  quantity
+``_uri``  ``{p, v}``                                   uri
+``_cmp``  ``{p, <component code>: <entry body>...}``   composite, one per selected element
+``_sort`` ``{code: sortable}``                         _sort keys (min value)
+``_geo``  ``{lat, lon}``                               special ``near`` (Location.position)
+
+``_id`` is answered from the document ``_id`` and not indexed again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from fhir_server.search import index_values as iv
+from fhir_server.search.fhirpath import Extractor, Node, compile_expression
+from fhir_server.search.index_keys import INDEX_KEYS  # noqa: F401  (re-exported)
+from fhir_server.spec import search_parameters as registry
+from fhir_server.spec.search_parameters import SearchParam
+
+FIELDS = ("_str", "_tok", "_ref", "_dt", "_num", "_qty", "_uri", "_cmp")
+FIELD_OF_TYPE = {
+    "string": "_str", "token": "_tok", "reference": "_ref", "date": "_dt", "number": "_num",
+    "quantity": "_qty", "uri": "_uri", "composite": "_cmp", "special": "_geo",
+}  # fmt: skip
+_CONVERTERS: dict[str, Callable[[Node], list[dict]]] = {
+    "string": iv.string_entries,
+    "token": iv.token_entries,
+    "date": iv.date_entries,
+    "number": iv.number_entries,
+    "quantity": iv.quantity_entries,
+    "uri": iv.uri_entries,
+    "reference": lambda node: iv.reference_entries(node)[0],
+}
+_SORT_KEY = {"string": "v", "token": "c", "date": "lo", "number": "v", "quantity": "v", "uri": "v", "reference": "r"}
+_NOT_INDEXED = frozenset({"_id", "_lastUpdated"})  # answered from the document _id and ts
+
+
+class _Compiled:
+    __slots__ = ("param", "code", "kind", "field", "convert", "sort_key", "extract", "fallback", "components")
+
+    def __init__(self, param: SearchParam) -> None:
+        self.param = param
+        self.code = param.code
+        self.kind = param.type
+        self.field = FIELD_OF_TYPE[param.type]
+        self.convert = _CONVERTERS.get(param.type)
+        self.sort_key = _SORT_KEY.get(param.type)
+        base = param.base if param.base not in ("Resource", "DomainResource") else "Resource"
+        result = compile_expression(param.expression or "", base)
+        self.extract: Extractor = result.extract
+        self.fallback = result.fallback
+        self.components: list[tuple[str, str, Extractor]] = []
+        for comp in param.component:
+            sub = compile_expression(comp.expression, None)
+            self.components.append((comp.code, comp.type, sub.extract))
+            self.fallback = self.fallback or sub.fallback
+
+
+_cache: dict[str, tuple[int, list[_Compiled]]] = {}
+_lock = threading.Lock()
+
+
+def compiled_params(resource_type: str) -> list[_Compiled]:
+    """The compiled indexable parameters of a type, rebuilt when the registry changes."""
+    version = registry.version()
+    hit = _cache.get(resource_type)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    with _lock:
+        params = [
+            _Compiled(p)
+            for code, p in registry.params_for(resource_type).items()
+            if p.indexed and code not in _NOT_INDEXED
+        ]
+        _cache[resource_type] = (version, params)
+    return params
+
+
+def fallback_expressions(resource_type: str) -> list[tuple[str, str]]:
+    """(code, expression) of the parameters of a type evaluated (in part) by fhirpathpy."""
+    return [(c.param.code, c.param.expression or "") for c in compiled_params(resource_type) if c.fallback]
+
+
+def extract_index(resource: dict) -> dict[str, Any]:
+    """The index fields of ``resource`` (only non-empty ones are returned)."""
+    out: dict[str, Any] = {}
+    sort: dict[str, Any] = {}
+    for comp in compiled_params(resource.get("resourceType", "")):
+        nodes = comp.extract(resource)
+        if not nodes:
+            continue
+        kind, code = comp.kind, comp.code
+        if kind == "reference":
+            entries = _references(code, nodes, out)
+        elif kind == "composite":
+            entries = _composites(comp, nodes)
+        elif kind == "special":
+            geo = next((g for g in map(iv.geo_value, nodes) if g), None)
+            if geo:
+                out["_geo"] = geo
+            continue
+        else:
+            convert = comp.convert
+            entries = []
+            for node in nodes:
+                for body in convert(node):  # type: ignore[misc]
+                    body["p"] = code
+                    entries.append(body)
+            if kind == "string" and len(entries) > 1:
+                entries = list({e["x"]: e for e in entries}.values())
+        if not entries:
+            continue
+        field = comp.field
+        if field in out:
+            out[field].extend(entries)
+        else:
+            out[field] = entries
+        key = comp.sort_key
+        if key:
+            best = None
+            for e in entries:
+                v = e.get(key)
+                if v is not None and (best is None or v < best):
+                    best = v
+            if best is not None:
+                sort[code] = best
+    if sort:
+        out["_sort"] = sort
+    return out
+
+
+def _references(code: str, nodes: list[Node], out: dict) -> list[dict]:
+    entries = []
+    for node in nodes:
+        refs, toks = iv.reference_entries(node)
+        for body in refs:
+            body["p"] = code
+            entries.append(body)
+        for body in toks:
+            body["p"] = code
+            out.setdefault("_tok", []).append(body)
+    return entries
+
+
+def _component_values(kind: str, nodes: list[Node]) -> list[dict]:
+    convert = _CONVERTERS.get(kind)
+    if convert is None:
+        return []
+    values = [body for node in nodes for body in convert(node)]
+    if kind == "token":  # a text-only CodeableConcept cannot match a component's system|code
+        values = [v for v in values if v["c"] is not None]
+    return values
+
+
+def _composites(comp: _Compiled, nodes: list[Node]) -> list[dict]:
+    entries = []
+    for node in nodes:
+        per_component = []
+        for code, kind, extract in comp.components:
+            values = _component_values(kind, extract(node[0]))
+            if not values:
+                break
+            per_component.append([(code, v) for v in values])
+        else:
+            for combo in itertools.product(*per_component):
+                entry: dict[str, Any] = {"p": comp.param.code}
+                entry.update(combo)
+                entries.append(entry)
+    return entries
