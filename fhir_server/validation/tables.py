@@ -1,0 +1,53 @@
+"""The spec's element tables, compiled into the rows the walker reads in its hot loop.
+
+Each row is one tuple ``(mode, is_array, choice_base, check, valueset, table)`` so the walker
+unpacks it in a single step; ``mode`` says which branch handles the value:
+``STRING`` (string / markdown / xhtml: any non-empty JSON string, no call needed),
+``PRIMITIVE`` (``check`` from :mod:`~fhir_server.validation.primitives`), ``COMPLEX``
+(``table`` is the nested :class:`Compiled`) or ``RESOURCE``.
+"""
+
+from __future__ import annotations
+
+from fhir_server.spec.structures import COMPLEX as SPEC_COMPLEX
+from fhir_server.spec.structures import PRIMITIVE as SPEC_PRIMITIVE
+from fhir_server.spec.structures import Table, structures
+from fhir_server.validation.primitives import CHECKERS
+
+STRING = 0
+PRIMITIVE = 1
+COMPLEX = 2
+RESOURCE = 3
+
+_PLAIN_STRINGS = frozenset({"string", "markdown", "xhtml"})
+
+
+class Compiled:
+    """One element table in walker form."""
+
+    __slots__ = ("name", "rows", "required", "required_choices", "is_resource", "is_extension")
+
+    def __init__(self, table: Table) -> None:
+        self.name = table.name
+        self.rows: dict[str, tuple] = {}
+        self.required = table.required
+        self.required_choices = table.required_choices
+        self.is_resource = table.is_resource
+        self.is_extension = table.is_extension
+
+
+def compile_tables() -> dict[str, Compiled]:
+    """Compiled tables for every spec table, keyed like the spec's."""
+    spec = structures().tables
+    compiled = {name: Compiled(table) for name, table in spec.items()}
+    for name, table in spec.items():
+        rows = compiled[name].rows
+        for key, el in table.elements.items():
+            if el.kind == SPEC_PRIMITIVE:
+                mode = STRING if el.type in _PLAIN_STRINGS and el.valueset is None else PRIMITIVE
+                rows[key] = (mode, el.is_array, el.choice_base, CHECKERS[el.type], el.valueset, None)
+            elif el.kind == SPEC_COMPLEX:
+                rows[key] = (COMPLEX, el.is_array, el.choice_base, None, el.valueset, compiled[el.type])
+            else:
+                rows[key] = (RESOURCE, el.is_array, el.choice_base, None, None, None)
+    return compiled
