@@ -45,4 +45,4 @@ async def test_id_lookup_does_not_scan_and_filters_still_apply():
     ]
     result = await collection.replace_one({"_id": "r3", "n": 3}, {"_id": "r3", "n": 33})
     assert result.matched_count == 1
-    assert await collection.count_documents({"n": {"$gte": 33}}) == 1
+    assert await collection.count_documents({"n": 33}) == 1
