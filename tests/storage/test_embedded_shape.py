@@ -43,6 +43,6 @@ async def test_id_lookup_does_not_scan_and_filters_still_apply():
     assert await collection.find({"_id": {"$in": ["r1", "r2", "zz"]}}).sort("n", -1).to_list(None) == [
         {"_id": "r2", "n": 2}, {"_id": "r1", "n": 1}
     ]
-    result = await collection.replace_one({"_id": "r3", "n": 3}, {"_id": "r3", "n": 33})
+    result = await collection.replace_one({"_id": "r3", "n": 3}, {"_id": "r3", "n": 3333})
     assert result.matched_count == 1
-    assert await collection.count_documents({"n": 33}) == 1
+    assert await collection.count_documents({"n": 3333}) == 1
