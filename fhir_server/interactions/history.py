@@ -16,7 +16,10 @@ from fhir_server.context import RequestContext
 from fhir_server.interactions.backend import Backend
 from fhir_server.interactions.rendering import bundle_bytes, entry_bytes
 from fhir_server.interactions.versioning import etag, instant
+from fhir_server.search.normalize import date_range
 from fhir_server.storage.repository import StoredVersion, utc_now
+
+AT_SCAN_LIMIT = 10_000
 
 
 def _instant_param(name: str, value: str) -> datetime:
@@ -46,14 +49,14 @@ async def history(
     offset = int(params["_offset"]) if params.get("_offset", "").isdigit() else 0
     before = _instant_param("_before", params["_before"]) if "_before" in params else utc_now()
     since = _instant_param("_since", params["_since"]) if "_since" in params else None
-    if "_at" in params:
-        at = _instant_param("_at", params["_at"])
-        before = min(before, at)
     if resource_type and resource_id and not await backend.repository.current(ctx, resource_type, resource_id):
         raise errors.not_found(f"{resource_type}/{resource_id} is not known")
-    versions, total = await backend.repository.history(
-        ctx, resource_type=resource_type, resource_id=resource_id, since=since, before=before, skip=offset, limit=count
-    )
+    if "_at" in params:
+        versions, total = await _current_at(backend, ctx, params["_at"], resource_type, resource_id, since, before, offset, count)
+    else:
+        versions, total = await backend.repository.history(
+            ctx, resource_type=resource_type, resource_id=resource_id, since=since, before=before, skip=offset, limit=count
+        )
     base = settings.base_url
     path = "/".join(p for p in (resource_type, resource_id, "_history") if p)
     kept = [(k, v) for k, v in query if k in ("_count", "_since", "_at")]
@@ -69,6 +72,31 @@ async def history(
         links.append(("previous", page(max(0, offset - count))))
     entries = [_history_entry(base, v) for v in versions]
     return bundle_bytes("history", entries, total=total, links=links)
+
+
+async def _current_at(
+    backend: Backend, ctx: RequestContext, at: str, resource_type: str | None, resource_id: str | None,
+    since: datetime | None, before: datetime, offset: int, count: int,
+) -> tuple[list[StoredVersion], int]:
+    """``_at``: the versions that were current at some point during the period ``at`` denotes."""
+    period = date_range(at)
+    if period is None:
+        raise errors.bad_request(f"_at must be a FHIR date or dateTime, got {at!r}", "_at")
+    low, high = (moment.replace(tzinfo=timezone.utc) for moment in period)
+    versions, total = await backend.repository.history(
+        ctx, resource_type=resource_type, resource_id=resource_id, since=None, before=None, skip=0, limit=AT_SCAN_LIMIT
+    )
+    if total > AT_SCAN_LIMIT:
+        raise errors.bad_request(f"_at scans at most {AT_SCAN_LIMIT} versions; narrow it to a type or an instance", "_at")
+    newer: dict[tuple[str, str], datetime] = {}
+    kept = []
+    for version in versions:  # newest first, so each version's successor has been seen already
+        key = (version.type, version.id)
+        successor = newer.get(key)
+        newer[key] = version.ts
+        if version.ts <= min(high, before) and (successor is None or successor > low) and (since is None or version.ts >= since):
+            kept.append(version)
+    return kept[offset:offset + count], len(kept)
 
 
 def _history_entry(base: str, version: StoredVersion) -> bytes:

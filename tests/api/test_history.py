@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.api.test_crud import PATIENT
 from tests.conftest import BASE
 
@@ -51,6 +53,7 @@ async def test_type_and_system_history_page_with_working_links(client):
 
 async def test_history_since_filters_by_time(client):
     await client.put("/Patient/s1", json={**PATIENT, "id": "s1"})
+    await asyncio.sleep(0.01)  # distinct lastUpdated milliseconds
     later = (await client.put("/Patient/s1", json={**PATIENT, "id": "s1", "gender": "male"})).json()
     bundle = (await client.get("/Patient/s1/_history", params={"_since": later["meta"]["lastUpdated"]})).json()
     assert [e["resource"]["meta"]["versionId"] for e in bundle["entry"]] == ["2"]
@@ -63,3 +66,19 @@ async def test_history_of_unknown_resource_is_404(client):
 async def test_bad_since_is_400(client):
     response = await client.get("/Patient/_history", params={"_since": "yesterday"})
     assert response.status_code == 400
+
+
+async def test_history_at_lists_the_versions_current_during_that_time(client):
+    v1 = (await client.put("/Patient/at1", json={**PATIENT, "id": "at1"})).json()
+    await asyncio.sleep(0.01)  # distinct lastUpdated milliseconds
+    v2 = (await client.put("/Patient/at1", json={**PATIENT, "id": "at1", "gender": "male"})).json()
+    await asyncio.sleep(0.01)
+    v3 = (await client.put("/Patient/at1", json={**PATIENT, "id": "at1", "gender": "other"})).json()
+    at_v1 = (await client.get("/Patient/at1/_history", params={"_at": v1["meta"]["lastUpdated"]})).json()
+    assert [e["resource"]["meta"]["versionId"] for e in at_v1["entry"]] == ["1"]
+    at_v2 = (await client.get("/Patient/at1/_history", params={"_at": v2["meta"]["lastUpdated"]})).json()
+    assert [e["resource"]["meta"]["versionId"] for e in at_v2["entry"]] == ["2"]
+    year = v3["meta"]["lastUpdated"][:4]
+    whole_year = (await client.get("/Patient/at1/_history", params={"_at": year})).json()
+    assert [e["resource"]["meta"]["versionId"] for e in whole_year["entry"]] == ["3", "2", "1"]
+    assert (await client.get("/Patient/at1/_history", params={"_at": "1999"})).json()["total"] == 0
