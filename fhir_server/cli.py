@@ -32,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     load = commands.add_parser("load", help="ingest Bundles, resources or ndjson files and directories")
     load.add_argument("paths", nargs="+")
     load.add_argument("--url", help="post to a running server at this base URL instead of writing to the store directly")
-    load.add_argument("--concurrency", type=int, default=4)
+    load.add_argument("--concurrency", type=int, default=4, help="files in flight at once")
+    load.add_argument("--journal", help="resume journal (default: .fhir-load-journal.jsonl next to the inputs)")
+    load.add_argument("--no-journal", action="store_true", help="neither skip loaded files nor record them")
+    load.add_argument("--batch-size", type=int, default=500, help="resources per batch Bundle for ndjson and collections")
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

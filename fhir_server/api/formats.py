@@ -14,6 +14,7 @@ FHIR_JSON = "application/fhir+json; charset=utf-8"
 _JSON_TYPES = {"application/fhir+json", "application/json", "application/json+fhir", "json", "text/json"}
 _XML_TYPES = {"application/fhir+xml", "application/xml", "application/xml+fhir", "xml", "text/xml", "html", "text/html"}
 _ANY = {"*/*", "application/*"}
+_NDJSON_TYPES = {"application/fhir+ndjson", "application/ndjson", "ndjson"}  # Bulk Data output files
 PATCH_TYPES = {"application/json-patch+json", "application/merge-patch+json"}
 
 
@@ -21,13 +22,13 @@ def check_acceptable(format_param: str | None, accept: str | None) -> None:
     """406 unless the client can take JSON (``_format`` overrides ``Accept``)."""
     if format_param is not None:
         wanted = format_param.split(";", 1)[0].strip().lower()
-        if wanted in _JSON_TYPES:
+        if wanted in _JSON_TYPES or wanted in _NDJSON_TYPES:
             return
         raise errors.not_acceptable(f"_format={format_param} is not supported: this server speaks FHIR JSON only")
     if not accept:
         return
     offered = [part.split(";", 1)[0].strip().lower() for part in accept.split(",")]
-    if any(media in _JSON_TYPES or media in _ANY for media in offered):
+    if any(media in _JSON_TYPES or media in _ANY or media in _NDJSON_TYPES for media in offered):
         return
     raise errors.not_acceptable(f"Accept: {accept} is not supported: this server speaks FHIR JSON only")
 

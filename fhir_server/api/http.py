@@ -79,6 +79,6 @@ def to_http(answer: FhirResponse, pretty: bool = False) -> Response:
     if body is None:
         return Response(status_code=answer.status, headers=answer.headers)
     content = body if isinstance(body, bytes) else orjson.dumps(body)
-    if pretty:
+    if pretty and "Content-Type" not in answer.headers:
         content = formats.pretty(content)
     return Response(content, status_code=answer.status, headers=answer.headers, media_type=formats.FHIR_JSON)

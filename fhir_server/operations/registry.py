@@ -40,6 +40,7 @@ class Operation:
     affects_state: bool = True
     definition_url: str = ""
     documentation: str = ""
+    listed: bool = True  # False for plumbing endpoints (e.g. export status) kept out of the CapabilityStatement
     extra: dict[str, Any] = field(default_factory=dict)
 
     def accepts(self, resource_type: str | None, instance: bool) -> bool:
@@ -70,4 +71,5 @@ def lookup(name: str, resource_type: str | None, instance: bool, method: str) ->
 
 
 def all_operations() -> list[Operation]:
-    return [op for ops in OPERATIONS.values() for op in ops]
+    """The operations the CapabilityStatement lists."""
+    return [op for ops in OPERATIONS.values() for op in ops if op.listed]
