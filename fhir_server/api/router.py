@@ -15,7 +15,9 @@ from fhir_server.api.responses import outcome_response, read_response, write_res
 from fhir_server.context import RequestContext
 from fhir_server.interactions import history, read, search, write
 from fhir_server.interactions.backend import Backend
+from fhir_server.interactions.bundle import process_bundle
 from fhir_server.interactions.messages import FhirRequest, FhirResponse
+from fhir_server.operations import catalog  # noqa: F401 - registers every $operation
 from fhir_server.operations.registry import OperationCall, lookup
 from fhir_server.spec.resource_types import is_resource_type
 
@@ -53,8 +55,6 @@ async def _system(backend: Backend, ctx: RequestContext, request: FhirRequest, m
     if method == "GET":
         return _bundle(await search.search(backend, ctx, None, request.query, lenient=_lenient(request)))
     if method == "POST":
-        from fhir_server.interactions.bundle import process_bundle
-
         return await process_bundle(backend, ctx, request, dispatch)
     raise errors.method_not_allowed(f"{method} is not supported on the service base")
 
@@ -143,9 +143,11 @@ async def _operation(
     backend: Backend, ctx: RequestContext, request: FhirRequest, name: str, resource_type: str | None,
     resource_id: str | None,
 ) -> FhirResponse:
-    if request.method not in ("GET", "POST"):
+    if request.method not in ("GET", "POST", "DELETE"):
         raise errors.method_not_allowed(f"Operations are invoked with GET or POST, not {request.method}")
-    operation = lookup(name, resource_type, resource_id is not None, request.method)
+    operation = lookup(name, resource_type, resource_id is not None, "POST" if request.method == "DELETE" else request.method)
+    if request.method == "DELETE" and not operation.extra.get("delete"):
+        raise errors.method_not_allowed(f"${name} is invoked with GET or POST, not DELETE")
     call = OperationCall(request, resource_type, resource_id, _operation_parameters(request))
     return await operation.handler(backend, ctx, call)
 

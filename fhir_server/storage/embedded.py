@@ -12,10 +12,14 @@ code that passes here does not call an API real PyMongo lacks.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 import mongomock
+from mongomock.collection import BulkOperationBuilder, BulkWriteResult
 from mongomock.filtering import filter_applies
+from pymongo.errors import BulkWriteError
+from pymongo.results import InsertManyResult
 
 
 def _ids_in(filter: Mapping[str, Any] | None) -> list[Any] | None:
@@ -114,7 +118,17 @@ class EmbeddedCollection:
     async def insert_many(
         self, documents: Iterable[Any], ordered: bool = True, bypass_document_validation: bool | None = None, session: Any = None
     ) -> Any:
-        return self._coll.insert_many(list(documents), ordered=ordered)
+        documents = list(documents)
+        if documents and not any(index.get("unique") for index in self._coll._store.indexes.values()):
+            try:
+                stored = [_stored(document) for document in documents]
+                keys = [doc["_id"] for doc in stored]
+                [hash(key) for key in keys]
+            except (_Unusual, KeyError, TypeError):
+                pass  # left to mongomock, which assigns missing ids and checks every value
+            else:
+                return _insert_fast(self._coll._store, documents, stored, ordered)
+        return self._coll.insert_many(documents, ordered=ordered)
 
     async def replace_one(self, filter: Mapping[str, Any], replacement: Mapping[str, Any], upsert: bool = False, session: Any = None) -> Any:
         return self._coll.replace_one(filter, replacement, upsert=upsert)
@@ -146,13 +160,77 @@ class EmbeddedCollection:
         return self._coll.distinct(key, filter)
 
     async def bulk_write(self, requests: list[Any], ordered: bool = True, session: Any = None) -> Any:
-        return self._coll.bulk_write(requests, ordered=ordered)
+        bulk = _Bulk(self._coll, ordered=ordered)
+        for operation in requests:
+            operation._add_to_bulk(bulk)
+        return BulkWriteResult(bulk.execute(), True)
 
     async def create_index(self, keys: Any, session: Any = None, **kwargs: Any) -> str:
         return self._coll.create_index(keys, **kwargs)
 
     async def drop(self, session: Any = None) -> None:
         self._coll.drop()
+
+
+class _Bulk(BulkOperationBuilder):
+    """mongomock's bulk builder, taking the ``sort`` argument PyMongo 4.11+ passes (only as None)."""
+
+    def add_update(self, *args: Any, sort: Any = None, **kwargs: Any) -> None:
+        if sort is not None:
+            raise NotImplementedError("bulk updates with sort are not supported by the embedded engine")
+        super().add_update(*args, **kwargs)
+
+    def add_replace(self, *args: Any, sort: Any = None, **kwargs: Any) -> None:
+        if sort is not None:
+            raise NotImplementedError("bulk replaces with sort are not supported by the embedded engine")
+        super().add_replace(*args, **kwargs)
+
+
+class _Unusual(Exception):
+    """A value the fast insert path does not handle (left to mongomock)."""
+
+
+def _stored(value: Any) -> Any:
+    """A copy of ``value`` as MongoDB stores it (naive UTC datetimes, millisecond precision).
+
+    The same as mongomock's ``patch_datetime_awareness_in_document`` for the types our documents
+    hold, several times faster; anything else raises :class:`_Unusual`.
+    """
+    kind = type(value)
+    if kind is dict:
+        return {k if type(k) is str else _unusual(): _stored(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_stored(v) for v in value]
+    if kind is str or kind is int or kind is float or kind is bool or value is None or kind is bytes:
+        return value
+    if kind is datetime:
+        if value.tzinfo is not None:
+            value = (value - value.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
+        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    return _unusual()
+
+
+def _unusual() -> Any:
+    raise _Unusual
+
+
+def _insert_fast(store: Any, documents: list[Any], stored_documents: list[dict], ordered: bool) -> InsertManyResult:
+    """mongomock's ``insert_many`` (same results and errors) for plain documents with an ``_id`` in a
+    collection with no unique index but ``_id``, without its slow per-value checks."""
+    inserted: list[Any] = []
+    write_errors: list[dict[str, Any]] = []
+    for index, (document, stored) in enumerate(zip(documents, stored_documents)):
+        key = stored["_id"]
+        if key in store:
+            write_errors.append({"index": index, "code": 11000, "errmsg": "E11000 Duplicate Key Error", "op": document})
+            if ordered:
+                break
+            continue
+        store[key] = stored
+        inserted.append(key)
+    if write_errors:
+        raise BulkWriteError({"writeErrors": write_errors, "nInserted": len(inserted)})
+    return InsertManyResult(inserted, acknowledged=True)
 
 
 def _no_session(kwargs: dict[str, Any]) -> dict[str, Any]:

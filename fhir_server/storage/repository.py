@@ -13,21 +13,35 @@ No lost updates (http://hl7.org/fhir/R4/http.html#concurrency): a new version n+
 inserted into ``history`` under the unique ``_id`` "Type/id/n+1", so of two writers that both read
 version n exactly one succeeds; the winner then swaps the current document guarded by ``vid = n``.
 Every query passes through :meth:`Repository._scoped`, which adds the caller's access filter.
+
+All or nothing (http://hl7.org/fhir/R4/http.html#trules): :meth:`Repository.apply` writes many
+versions in bulk (one ``insert_many`` into ``history``, then per type one ``insert_many`` and one
+``bulk_write`` of guarded replacements) inside a session transaction where the deployment has
+multi-document transactions (replica set, sharded cluster); on a standalone server and on the
+embedded engine it undoes exactly what it applied when any step fails: it deletes the history
+versions it inserted and the current documents it created, and puts back, byte for byte, the
+current documents it replaced (read before replacing). Every undo step is guarded by the version
+it wrote, so it never touches another writer's data. :meth:`Repository.revert` takes back a
+completed unit of work the same way.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo import ASCENDING, DESCENDING, DeleteOne, ReplaceOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from fhir_server.context import RequestContext
+from fhir_server.storage import locks
+from fhir_server.storage.export_store import ExportStore
+from fhir_server.storage.locks import LockBusy
+
+__all__ = ["Applied", "LockBusy", "NewVersion", "Repository", "StoredVersion", "VersionConflict", "utc_now"]
 
 HISTORY = "history"
 LOCKS = "locks"
@@ -35,11 +49,14 @@ _SERVED_FIELDS = {"_id": 1, "vid": 1, "ts": 1, "del": 1, "raw": 1}
 
 
 class VersionConflict(Exception):
-    """The version a write expected to replace is no longer current (or already exists)."""
+    """The version a write expected to replace is no longer current (or already exists).
 
+    ``resource`` is the ``(type, id)`` that conflicted, when it is known.
+    """
 
-class LockBusy(Exception):
-    """A lock stayed held by another writer for longer than the caller would wait."""
+    def __init__(self, message: str, resource: tuple[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.resource = resource
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +123,33 @@ def history_document(new: NewVersion) -> dict[str, Any]:
     }
 
 
-class Repository:
+@dataclass
+class Applied:
+    """What :meth:`Repository.apply` wrote and the documents it replaced: enough to take it back."""
+
+    versions: list[NewVersion]
+    previous: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    history_ids: list[str] | None = field(default_factory=list)  # None: not known which were inserted
+    touched_current: bool = False
+
+
+def _by_type(versions: Sequence[NewVersion]) -> dict[str, list[NewVersion]]:
+    groups: dict[str, list[NewVersion]] = {}
+    for version in versions:
+        groups.setdefault(version.type, []).append(version)
+    return groups
+
+
+def _conflict(error: BulkWriteError, versions: Sequence[NewVersion], what: str) -> Exception:
+    """A duplicate key in a bulk insert is a VersionConflict naming the version; other errors stay."""
+    first = (error.details.get("writeErrors") or [{}])[0]
+    if first.get("code") not in (11000, 11001):
+        return error
+    version = versions[first.get("index", 0)]
+    return VersionConflict(f"{version.type}/{version.id} " + what.format(vid=version.vid), (version.type, version.id))
+
+
+class Repository(ExportStore):
     """Reads and writes FHIR resources; the only code that talks to the database."""
 
     def __init__(
@@ -232,25 +275,126 @@ class Repository:
         if result.matched_count != 1:
             raise VersionConflict(f"{new.type}/{new.id} is no longer at version {new.expected_vid}")
 
-    # -- locks --------------------------------------------------------------------------------
-    @contextlib.asynccontextmanager
-    async def lock(self, key: str, *, hold_seconds: float = 30, wait_seconds: float = 10) -> AsyncIterator[None]:
-        """Hold ``key`` exclusively across processes (a unique ``_id`` in ``locks``, expiring by TTL)."""
-        locks = self.db[LOCKS]
-        deadline = asyncio.get_running_loop().time() + wait_seconds
-        delay = 0.001
-        while True:
-            now = utc_now()
+    async def current_many(self, ctx: RequestContext, resource_type: str, ids: Sequence[str]) -> dict[str, StoredVersion]:
+        """The current versions (tombstones included) of those of ``ids`` that exist, by id: one query."""
+        if not ids:
+            return {}
+        filter = self._scoped(ctx, resource_type, {"_id": {"$in": list(ids)}})
+        docs = await self.db[resource_type].find(filter, _SERVED_FIELDS).to_list(None)
+        return {doc["_id"]: _current_version(resource_type, doc) for doc in docs}
+
+    # -- units of work: all-or-nothing bulk writes --------------------------------------------
+    async def apply(self, versions: Sequence[NewVersion]) -> Applied:
+        """Write every one of ``versions`` or none of them (http://hl7.org/fhir/R4/http.html#trules).
+
+        In bulk: one ``insert_many`` into ``history`` (whose unique ids arbitrate races, as in
+        :meth:`save`), then per type one ``insert_many`` of new documents and one ``bulk_write`` of
+        replacements guarded by ``expected_vid``. Where the deployment has multi-document
+        transactions this runs in a session transaction; elsewhere (a standalone server, the
+        embedded engine) any failure undoes exactly what was applied before the error propagates.
+        A guard that no longer holds raises :class:`VersionConflict`. Keep the returned
+        :class:`Applied` to :meth:`revert` the writes if a later step of the caller fails.
+        """
+        applied = Applied(list(versions))
+        if not applied.versions:
+            return applied
+        for resource_type in {v.type for v in applied.versions}:
+            await self.ensure_type_indexes(resource_type)
+        if self.supports_transactions and self.client is not None:
             try:
-                await locks.insert_one({"_id": key, "exp": now + timedelta(seconds=hold_seconds)})
-                break
-            except DuplicateKeyError:
-                await locks.delete_one({"_id": key, "exp": {"$lt": now}})
-                if asyncio.get_running_loop().time() > deadline:
-                    raise LockBusy(key) from None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.05)
+                async with self.client.start_session() as session:
+                    async with await session.start_transaction():
+                        await self._write_all(applied, session)
+            except PyMongoError as error:
+                if error.has_error_label("TransientTransactionError"):  # a write conflict with another transaction
+                    raise VersionConflict("A resource this unit of work writes was changed concurrently") from error
+                raise
+            return applied
         try:
-            yield
-        finally:
-            await locks.delete_one({"_id": key})
+            await self._write_all(applied, None)
+        except BaseException:
+            await self._undo(applied, None)
+            raise
+        return applied
+
+    async def revert(self, applied: Applied) -> None:
+        """Take back a completed :meth:`apply`: restore each replaced document exactly, drop the rest."""
+        applied.touched_current = True
+        if self.supports_transactions and self.client is not None:
+            async with self.client.start_session() as session:
+                async with await session.start_transaction():
+                    await self._undo(applied, session)
+            return
+        await self._undo(applied, None)
+
+    async def _write_all(self, applied: Applied, session: Any) -> None:
+        versions = applied.versions
+        applied.previous = await self._documents([v for v in versions if v.expected_vid], session)
+        history = [history_document(v) for v in versions]
+        try:
+            await self.db[HISTORY].insert_many(history, ordered=True, session=session)
+        except BulkWriteError as error:
+            applied.history_ids = [doc["_id"] for doc in history[: error.details.get("nInserted", 0)]]
+            raise _conflict(error, versions, "version {vid} already exists") from error
+        except BaseException:
+            applied.history_ids = None  # unknown: undo by guarded deletes
+            raise
+        applied.history_ids = [doc["_id"] for doc in history]
+        applied.touched_current = True
+        for resource_type, group in _by_type(versions).items():
+            await self._write_current(resource_type, group, session)
+
+    async def _write_current(self, resource_type: str, group: list[NewVersion], session: Any) -> None:
+        collection = self.db[resource_type]
+        created = [v for v in group if not v.expected_vid]
+        if created:
+            try:
+                await collection.insert_many([current_document(v) for v in created], ordered=True, session=session)
+            except BulkWriteError as error:
+                raise _conflict(error, created, "already exists") from error
+        replaced = [v for v in group if v.expected_vid]
+        if replaced:
+            requests = [ReplaceOne({"_id": v.id, "vid": v.expected_vid}, current_document(v)) for v in replaced]
+            result = await collection.bulk_write(requests, ordered=True, session=session)
+            if result.matched_count != len(replaced):
+                now = await self._documents(replaced, session)
+                lost = next((v for v in replaced if now.get((v.type, v.id), {}).get("vid") != v.vid), replaced[0])
+                raise VersionConflict(f"{lost.type}/{lost.id} is no longer at version {lost.expected_vid}", (lost.type, lost.id))
+
+    async def _documents(self, versions: list[NewVersion], session: Any) -> dict[tuple[str, str], dict[str, Any]]:
+        """The whole current documents of ``versions``' resources, keyed by (type, id)."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for resource_type, group in _by_type(versions).items():
+            cursor = self.db[resource_type].find({"_id": {"$in": [v.id for v in group]}}, session=session)
+            for doc in await cursor.to_list(None):
+                found[(resource_type, doc["_id"])] = doc
+        return found
+
+    async def _undo(self, applied: Applied, session: Any) -> None:
+        """Undo what :meth:`_write_all` applied; every step is guarded to touch only this unit's writes."""
+        if applied.touched_current:
+            for resource_type, group in _by_type(applied.versions).items():
+                requests: list[Any] = []
+                for v in group:
+                    previous = applied.previous.get((v.type, v.id))
+                    if not v.expected_vid:
+                        requests.append(DeleteOne({"_id": v.id, "vid": v.vid}))
+                    elif previous is not None:
+                        requests.append(ReplaceOne({"_id": v.id, "vid": v.vid}, previous))
+                if requests:
+                    await self.db[resource_type].bulk_write(requests, ordered=False, session=session)
+        history = self.db[HISTORY]
+        if applied.history_ids is None:
+            guarded = [DeleteOne({"_id": d["_id"], "ts": d["ts"], "raw": d["raw"]}) for d in map(history_document, applied.versions)]
+            await history.bulk_write(guarded, ordered=False, session=session)
+        elif applied.history_ids:
+            await history.delete_many({"_id": {"$in": applied.history_ids}}, session=session)
+
+    # -- locks --------------------------------------------------------------------------------
+    def lock(self, key: str, *, hold_seconds: float = 30, wait_seconds: float = 10) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold ``key`` exclusively across processes (a unique ``_id`` in ``locks``, expiring by TTL)."""
+        return locks.hold(self.db[LOCKS], [key], hold_seconds=hold_seconds, wait_seconds=wait_seconds)
+
+    def lock_many(self, keys: Sequence[str], *, hold_seconds: float = 30, wait_seconds: float = 10) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold all ``keys`` at once; on contention release them all and retry (no deadlocks)."""
+        return locks.hold(self.db[LOCKS], keys, hold_seconds=hold_seconds, wait_seconds=wait_seconds)
