@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, DeleteOne, ReplaceOne
@@ -44,6 +44,7 @@ from fhir_server.storage.locks import LockBusy
 __all__ = ["Applied", "LockBusy", "NewVersion", "Repository", "StoredVersion", "VersionConflict", "utc_now"]
 
 HISTORY = "history"
+ORPHAN_SECONDS = 60
 LOCKS = "locks"
 _SERVED_FIELDS = {"_id": 1, "vid": 1, "ts": 1, "del": 1, "raw": 1}
 
@@ -252,15 +253,34 @@ class Repository(ExportStore):
     async def save(self, new: NewVersion, *, session: Any = None) -> None:
         """Write ``new`` unless ``new.expected_vid`` is no longer current: then VersionConflict."""
         await self.ensure_type_indexes(new.type)
-        try:
-            await self.db[HISTORY].insert_one(history_document(new), session=session)
-        except DuplicateKeyError:
-            raise VersionConflict(f"{new.type}/{new.id} version {new.vid} already exists") from None
+        if not await self._insert_history(new, session):
+            if not (await self._drop_orphan(new, session) and await self._insert_history(new, session)):
+                raise VersionConflict(f"{new.type}/{new.id} version {new.vid} already exists")
         try:
             await self._swap_current(new, session)
         except VersionConflict:
             await self.db[HISTORY].delete_one({"_id": f"{new.type}/{new.id}/{new.vid}"}, session=session)
             raise
+
+    async def _insert_history(self, new: NewVersion, session: Any) -> bool:
+        try:
+            await self.db[HISTORY].insert_one(history_document(new), session=session)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def _drop_orphan(self, new: NewVersion, session: Any) -> bool:
+        """Remove version ``new.vid`` if a writer that crashed left it in history without ever making
+        it current (current is still at ``new.expected_vid`` and the version is older than
+        ``ORPHAN_SECONDS``): that write was never acknowledged, so it is rolled back."""
+        current = await self.db[new.type].find_one({"_id": new.id}, {"vid": 1}, session=session)
+        if (current["vid"] if current else 0) != new.expected_vid:
+            return False
+        cutoff = utc_now() - timedelta(seconds=ORPHAN_SECONDS)
+        result = await self.db[HISTORY].delete_one(
+            {"_id": f"{new.type}/{new.id}/{new.vid}", "ts": {"$lt": cutoff}}, session=session
+        )
+        return result.deleted_count == 1
 
     async def _swap_current(self, new: NewVersion, session: Any) -> None:
         collection = self.db[new.type]

@@ -70,3 +70,33 @@ async def test_twenty_concurrent_conditional_updates_make_exactly_one_resource(c
     assert len({r.json()["id"] for r in responses}) == 1
     history = (await client.get(f"/Patient/{responses[0].json()['id']}/_history")).json()
     assert history["total"] == 20
+
+
+async def test_a_version_orphaned_by_a_crashed_writer_does_not_block_the_resource(client, app):
+    """A writer that inserted version 2 into history and died before making it current."""
+    from datetime import timedelta
+
+    from fhir_server.storage.repository import HISTORY, utc_now
+
+    await client.put("/Patient/orphan", json={**PATIENT, "id": "orphan"})
+    history = app.state.backend.repository.db[HISTORY]
+    await history.insert_one({
+        "_id": "Patient/orphan/2", "t": "Patient", "i": "orphan", "v": 2, "ts": utc_now() - timedelta(minutes=5),
+        "del": False, "m": "PUT", "raw": b"{}",
+    })
+    response = await client.put("/Patient/orphan", json={**PATIENT, "id": "orphan", "gender": "male"})
+    assert response.status_code == 200
+    assert response.json()["meta"]["versionId"] == "2"
+    assert (await client.get("/Patient/orphan/_history/2")).json() == response.json()
+
+
+async def test_a_fresh_uncommitted_version_is_not_taken_for_an_orphan(client, app):
+    from fhir_server.storage.repository import HISTORY, utc_now
+
+    await client.put("/Patient/inflight", json={**PATIENT, "id": "inflight"})
+    await app.state.backend.repository.db[HISTORY].insert_one({
+        "_id": "Patient/inflight/2", "t": "Patient", "i": "inflight", "v": 2, "ts": utc_now(),
+        "del": False, "m": "PUT", "raw": b"{}",
+    })
+    response = await client.put("/Patient/inflight", json={**PATIENT, "id": "inflight", "gender": "male"})
+    assert response.status_code == 409
