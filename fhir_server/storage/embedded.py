@@ -18,8 +18,9 @@ from typing import Any
 import mongomock
 from mongomock.collection import BulkOperationBuilder, BulkWriteResult
 from mongomock.filtering import filter_applies
-from pymongo.errors import BulkWriteError
-from pymongo.results import InsertManyResult
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.operations import ReplaceOne
+from pymongo.results import InsertManyResult, InsertOneResult, UpdateResult
 
 
 def _ids_in(filter: Mapping[str, Any] | None) -> list[Any] | None:
@@ -113,13 +114,28 @@ class EmbeddedCollection:
         return EmbeddedCursor(self._coll.find(*args, **_no_session(kwargs)))
 
     async def insert_one(self, document: Any, bypass_document_validation: bool | None = None, session: Any = None) -> Any:
+        if self._plain():
+            try:
+                stored = _stored(document)
+                hash(stored["_id"])
+            except (_Unusual, KeyError, TypeError):
+                pass  # left to mongomock, which assigns missing ids and checks every value
+            else:
+                if stored["_id"] in self._coll._store:
+                    raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
+                self._coll._store[stored["_id"]] = stored
+                return InsertOneResult(stored["_id"], acknowledged=True)
         return self._coll.insert_one(document)
+
+    def _plain(self) -> bool:
+        """True when ``_id`` is the only unique index, so the fast write paths may skip index checks."""
+        return not any(index.get("unique") for index in self._coll._store.indexes.values())
 
     async def insert_many(
         self, documents: Iterable[Any], ordered: bool = True, bypass_document_validation: bool | None = None, session: Any = None
     ) -> Any:
         documents = list(documents)
-        if documents and not any(index.get("unique") for index in self._coll._store.indexes.values()):
+        if documents and self._plain():
             try:
                 stored = [_stored(document) for document in documents]
                 keys = [doc["_id"] for doc in stored]
@@ -131,6 +147,10 @@ class EmbeddedCollection:
         return self._coll.insert_many(documents, ordered=ordered)
 
     async def replace_one(self, filter: Mapping[str, Any], replacement: Mapping[str, Any], upsert: bool = False, session: Any = None) -> Any:
+        if not upsert and self._plain():
+            matched = _replace_fast(self._coll._store, filter, replacement)
+            if matched is not None:
+                return UpdateResult({"n": matched, "nModified": matched, "updatedExisting": bool(matched)}, acknowledged=True)
         return self._coll.replace_one(filter, replacement, upsert=upsert)
 
     async def update_one(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False, session: Any = None) -> Any:
@@ -160,6 +180,10 @@ class EmbeddedCollection:
         return self._coll.distinct(key, filter)
 
     async def bulk_write(self, requests: list[Any], ordered: bool = True, session: Any = None) -> Any:
+        if requests and self._plain() and all(_fast_replaceable(r) for r in requests):
+            matched = sum(_replace_fast(self._coll._store, r._filter, r._doc) or 0 for r in requests)
+            return BulkWriteResult({"nMatched": matched, "nModified": matched, "nInserted": 0, "nUpserted": 0,
+                                    "nRemoved": 0, "upserted": [], "writeErrors": [], "writeConcernErrors": []}, True)
         bulk = _Bulk(self._coll, ordered=ordered)
         for operation in requests:
             operation._add_to_bulk(bulk)
@@ -231,6 +255,32 @@ def _insert_fast(store: Any, documents: list[Any], stored_documents: list[dict],
     if write_errors:
         raise BulkWriteError({"writeErrors": write_errors, "nInserted": len(inserted)})
     return InsertManyResult(inserted, acknowledged=True)
+
+
+def _fast_replaceable(request: Any) -> bool:
+    return type(request) is ReplaceOne and not request._upsert and request._sort is None and _single_id(request._filter) is not None
+
+
+def _single_id(filter: Mapping[str, Any]) -> Any:
+    ids = _ids_in(filter)
+    return ids[0] if ids is not None and len(ids) == 1 and _hashable(ids[0]) else None
+
+
+def _replace_fast(store: Any, filter: Mapping[str, Any], replacement: Mapping[str, Any]) -> int | None:
+    """mongomock's ``replace_one`` for a filter on one ``_id`` (plus plain conditions), without its
+    deep copies; None when the call is not of that simple form (then mongomock does it)."""
+    key = _single_id(filter)
+    if key is None or replacement.get("_id", key) != key or any(k.startswith("$") for k in replacement):
+        return None
+    try:
+        stored = _stored(dict(replacement, _id=key))
+    except _Unusual:
+        return None
+    current = store[key] if key in store else None
+    if current is None or not filter_applies(filter, current):
+        return 0
+    store[key] = stored
+    return 1
 
 
 def _no_session(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -46,3 +46,21 @@ async def test_id_lookup_does_not_scan_and_filters_still_apply():
     result = await collection.replace_one({"_id": "r3", "n": 3}, {"_id": "r3", "n": 3333})
     assert result.matched_count == 1
     assert await collection.count_documents({"n": 3333}) == 1
+
+
+async def test_fast_single_writes_keep_mongodb_semantics():
+    from pymongo.errors import DuplicateKeyError
+    from pymongo.operations import ReplaceOne
+
+    collection = open_embedded("t")["D"]
+    await collection.insert_one({"_id": "a", "vid": 1})
+    with pytest.raises(DuplicateKeyError):
+        await collection.insert_one({"_id": "a", "vid": 9})
+    assert (await collection.replace_one({"_id": "a", "vid": 2}, {"_id": "a", "vid": 3})).matched_count == 0
+    assert (await collection.replace_one({"_id": "zz", "vid": 1}, {"vid": 3})).matched_count == 0
+    assert (await collection.replace_one({"_id": "a", "vid": 1}, {"vid": 2})).matched_count == 1
+    assert await collection.find_one({"_id": "a"}) == {"_id": "a", "vid": 2}
+    result = await collection.bulk_write([ReplaceOne({"_id": "a", "vid": 2}, {"_id": "a", "vid": 3}),
+                                          ReplaceOne({"_id": "a", "vid": 7}, {"_id": "a", "vid": 8})])
+    assert (result.matched_count, result.modified_count) == (1, 1)
+    assert await collection.find({}).to_list(None) == [{"_id": "a", "vid": 3}]
