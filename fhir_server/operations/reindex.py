@@ -14,7 +14,7 @@ write indexes with the same registry, so it wins).
 - ``GET [base]/$reindex-status?job=<id>``: 202 with an ``X-Progress`` header while it runs, 200 when
   it has completed or failed; the body is Parameters with ``status``, ``type``, ``total``,
   ``processed``, ``changed``, ``started``, ``finished`` (and ``error``). Progress is stored in the
-  ``jobs`` collection, so any process serving the database can answer the poll.
+  ``reindex_jobs`` collection, so any process serving the database can answer the poll.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ async def reindex(backend: Backend, ctx: RequestContext, call: OperationCall) ->
     types = [call.resource_type] if call.resource_type else await _requested_types(backend, call)
     job = await start(backend, ctx, types)
     url = f"{backend.settings.base_url}/$reindex-status?job={job['_id']}"
-    outcome = errors.operation_outcome([errors.Issue("informational", f"Reindex job {job['_id']} started", severity="information")])
+    started = errors.Issue("informational", f"Reindex job {job['_id']} started", severity="information")
+    outcome = errors.operation_outcome([started])
     return FhirResponse(202, outcome, {"Content-Location": url})
 
 
@@ -203,6 +204,6 @@ register(Operation(
     documentation="Re-extract the search index of stored resources with the current search parameters",
 ))
 register(Operation(
-    "reindex-status", status, system=True, affects_state=False,
+    "reindex-status", status, system=True, affects_state=False, listed=False,
     documentation="Progress of a $reindex job (job parameter)",
 ))

@@ -1,7 +1,8 @@
 """The search part of a CapabilityStatement ``rest.resource`` entry (http://hl7.org/fhir/R4/capabilitystatement.html).
 
 Lists the parameters of the search registry that this server can really answer (indexed ones and
-``near``), and the ``_include``/``_revinclude`` values its reference parameters allow.
+``near``), and the ``_include``/``_revinclude`` values its reference parameters allow (``*`` for
+every reference parameter). tests/api/test_search_capability.py checks that each is accepted.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def search_capability(resource_type: str) -> dict[str, Any]:
         out["searchInclude"] = ["*"] + [f"{resource_type}:{p.code}" for p in refs]
     rev = revinclude_values(resource_type)
     if rev:
-        out["searchRevInclude"] = rev
+        out["searchRevInclude"] = ["*"] + rev
     return out
 
 

@@ -36,6 +36,50 @@ def any_of(conds: list[Cond]) -> Cond:
     return conds[0] if len(conds) == 1 else {"$or": conds}
 
 
+def dnf(cond: Cond, limit: int = 64) -> list[Cond]:
+    """``cond`` as alternatives without ``$or``/``$and`` (disjunctive normal form), so each can be
+    one ``$elemMatch`` that an index serves; ``[cond]`` when that would exceed ``limit`` branches."""
+    alternatives: list[Cond] = [{k: v for k, v in cond.items() if k not in ("$or", "$and")}]
+    for part in cond.get("$and", ()):
+        alternatives = [all_of(a, b) for a in alternatives for b in dnf(part, limit)]
+    if "$or" in cond:
+        options = [b for part in cond["$or"] for b in dnf(part, limit)]
+        alternatives = [all_of(a, b) for a in alternatives for b in options]
+    return [cond] if len(alternatives) > limit else alternatives
+
+
+_IN_KEYS = ("c", "r", "i", "v", "x", "s")
+
+
+def merge_in(conds: list[Cond]) -> list[Cond]:
+    """Alternatives that differ only in the scalar value of one key become one ``$in``, in the
+    place of the first of them (``c=a`` or ``c=b`` -> ``c in [a, b]``: one index range scan
+    instead of a union)."""
+    for key in _IN_KEYS:
+        slots: list[Any] = []  # a condition, or [template, values] for a group
+        groups: dict[tuple, list] = {}
+        for cond in conds:
+            value = cond.get(key, _ABSENT)
+            if value is _ABSENT or isinstance(value, (dict, list)):
+                slots.append(cond)
+                continue
+            others = tuple(sorted((k, repr(v)) for k, v in cond.items() if k != key))
+            group = groups.get(others)
+            if group is None:
+                group = groups[others] = [cond, []]
+                slots.append(group)
+            if value not in group[1]:
+                group[1].append(value)
+        conds = [
+            slot if isinstance(slot, dict) else {**slot[0], key: slot[1][0] if len(slot[1]) == 1 else {"$in": slot[1]}}
+            for slot in slots
+        ]
+    return conds
+
+
+_ABSENT = object()
+
+
 def prefixed(cond: Cond, prefix: str) -> Cond:
     """``cond`` with every field key under ``prefix.`` (for composite components)."""
     out: Cond = {}
@@ -163,8 +207,8 @@ def quantity_cond(value: m.QuantityValue) -> Cond:
     num = number_cond(value)
     if value.system is not None:
         return all_of(num, {"s": value.system, "c": value.code})
-    if value.code is not None:
-        return all_of(num, {"$or": [{"c": value.code}, {"u": value.code}]})
+    if value.code is not None:  # code or human unit: both are indexed as ``c`` (see index_values)
+        return all_of(num, {"c": value.code})
     return num
 
 

@@ -306,3 +306,40 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (str, bool, int, float, Decimal, dict, list)):
         return value
     return str(value)
+
+
+def expression_error(expression: str, resource_type: str | None) -> str | None:
+    """Why ``expression`` cannot be used as a search parameter expression on ``resource_type``
+    (a syntax error, an unknown function, a wrong number of arguments), or None when it can.
+
+    Compiled forms are fine by construction; the others are parsed strictly (fhirpathpy's parser
+    silently recovers from syntax errors) and evaluated once on an empty resource.
+    """
+    if not compile_expression(expression, resource_type).fallback:
+        return None
+    from antlr4 import CommonTokenStream, InputStream, Token
+    from antlr4.error.ErrorListener import ErrorListener
+    from fhirpathpy import compile as fp_compile
+    from fhirpathpy.models import models
+    from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
+    from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
+
+    class _Strict(ErrorListener):
+        def syntaxError(self, recognizer: Any, offending: Any, line: int, column: int, msg: str, e: Any) -> None:
+            raise ValueError(f"syntax error at column {column + 1}: {msg.split(' expecting ')[0]}")
+
+    try:
+        lexer = FHIRPathLexer(InputStream(expression))
+        lexer.removeErrorListeners()
+        lexer.addErrorListener(_Strict())
+        tokens = CommonTokenStream(lexer)
+        parser = FHIRPathParser(tokens)
+        parser.removeErrorListeners()
+        parser.addErrorListener(_Strict())
+        parser.expression()
+        if tokens.LA(1) != Token.EOF:
+            raise ValueError(f"unexpected {tokens.LT(1).text!r} at column {tokens.LT(1).column + 1}")
+        fp_compile(expression, models["r4"])({"resourceType": resource_type or "Resource"})
+    except Exception as exc:  # noqa: BLE001 - every failure makes the expression unusable
+        return str(exc) or type(exc).__name__
+    return None

@@ -8,10 +8,11 @@ in the attribute pattern so a few compound indexes (:data:`INDEX_KEYS`) serve ev
 ``_ref``  ``{p, r[, t, i][, cv]}``                     reference (t/i for relative refs, cv = canonical version)
 ``_dt``   ``{p, lo, hi}``                              date (implicit range, naive UTC)
 ``_num``  ``{p, v, lo, hi}``                           number (lo == hi == v for a value; Range bounds)
-``_qty``  ``{p, v, lo, hi, s, c, u}``                  quantity
+``_qty``  ``{p, v, lo, hi, s, c}``                     quantity (a differing unit: one more entry, c = unit, s = None)
 ``_uri``  ``{p, v}``                                   uri
-``_cmp``  ``{p, <component code>: <entry body>...}``   composite, one per selected element
-``_sort`` ``{code: sortable}``                         _sort keys (min value)
+``_cmp``  ``{p, c0: <entry body>, c1: ...}``            composite, one per selected element (c<i>: component i)
+``_sort`` ``{code: sortable}``                         ascending ``_sort`` key: the smallest value
+``_sortd`` ``{code: sortable}``                        descending ``_sort`` key: the largest value
 ``_geo``  ``{lat, lon}``                               special ``near`` (Location.position)
 
 ``_id`` is answered from the document ``_id`` and not indexed again.
@@ -27,6 +28,7 @@ from typing import Any
 from fhir_server.search import index_values as iv
 from fhir_server.search.fhirpath import Extractor, Node, compile_expression
 from fhir_server.search.index_keys import INDEX_KEYS  # noqa: F401  (re-exported)
+from fhir_server.search.normalize import DT_MIN, NUM_MAX, NUM_MIN
 from fhir_server.spec import search_parameters as registry
 from fhir_server.spec.search_parameters import SearchParam
 
@@ -44,7 +46,9 @@ _CONVERTERS: dict[str, Callable[[Node], list[dict]]] = {
     "uri": iv.uri_entries,
     "reference": lambda node: iv.reference_entries(node)[0],
 }
-_SORT_KEY = {"string": "v", "token": "c", "date": "lo", "number": "v", "quantity": "v", "uri": "v", "reference": "r"}
+_SORT_KEY = {"string": "v", "token": "c", "date": "lo", "number": "lo", "quantity": "lo", "uri": "v", "reference": "r"}
+INDEX_FIELDS = (*FIELDS, "_sort", "_sortd", "_geo")
+"""Every top-level document field :func:`extract_index` may set (what ``$reindex`` rewrites)."""
 _NOT_INDEXED = frozenset({"_id", "_lastUpdated"})  # answered from the document _id and ts
 
 
@@ -56,7 +60,7 @@ class _Compiled:
         self.code = param.code
         self.kind = param.type
         self.field = FIELD_OF_TYPE[param.type]
-        self.convert = _CONVERTERS.get(param.type)
+        self.convert = iv.phonetic_entries if param.url in iv.PHONETIC_URLS else _CONVERTERS.get(param.type)
         self.sort_key = _SORT_KEY.get(param.type)
         base = param.base if param.base not in ("Resource", "DomainResource") else "Resource"
         result = compile_expression(param.expression or "", base)
@@ -98,6 +102,7 @@ def extract_index(resource: dict) -> dict[str, Any]:
     """The index fields of ``resource`` (only non-empty ones are returned)."""
     out: dict[str, Any] = {}
     sort: dict[str, Any] = {}
+    sort_desc: dict[str, Any] = {}
     for comp in compiled_params(resource.get("resourceType", "")):
         nodes = comp.extract(resource)
         if not nodes:
@@ -120,7 +125,7 @@ def extract_index(resource: dict) -> dict[str, Any]:
                     body["p"] = code
                     entries.append(body)
             if kind == "string" and len(entries) > 1:
-                entries = list({e["x"]: e for e in entries}.values())
+                entries = list({(e["v"], e["x"]): e for e in entries}.values())
         if not entries:
             continue
         field = comp.field
@@ -130,16 +135,29 @@ def extract_index(resource: dict) -> dict[str, Any]:
             out[field] = entries
         key = comp.sort_key
         if key:
-            best = None
-            for e in entries:
-                v = e.get(key)
-                if v is not None and (best is None or v < best):
-                    best = v
-            if best is not None:
-                sort[code] = best
+            _sort_values(code, key, entries, sort, sort_desc)
     if sort:
         out["_sort"] = sort
+        out["_sortd"] = sort_desc
     return out
+
+
+def _sort_values(code: str, key: str, entries: list[dict], low: dict[str, Any], high: dict[str, Any]) -> None:
+    """The smallest and largest value of ``key`` among ``entries``: ``_sort=code`` orders by the
+    smallest, ``_sort=-code`` by the largest (http://hl7.org/fhir/R4/search.html#sort).
+    Infinite bounds of open ranges are skipped."""
+    smallest = largest = None
+    for e in entries:
+        v = e.get(key)
+        if v is None or v in (NUM_MIN, NUM_MAX, DT_MIN):
+            continue
+        if smallest is None or v < smallest:
+            smallest = v
+        if largest is None or v > largest:
+            largest = v
+    if smallest is not None:
+        low[code] = smallest
+        high[code] = largest
 
 
 def _references(code: str, nodes: list[Node], out: dict) -> list[dict]:
@@ -169,11 +187,11 @@ def _composites(comp: _Compiled, nodes: list[Node]) -> list[dict]:
     entries = []
     for node in nodes:
         per_component = []
-        for code, kind, extract in comp.components:
+        for position, (_code, kind, extract) in enumerate(comp.components):
             values = _component_values(kind, extract(node[0]))
             if not values:
                 break
-            per_component.append([(code, v) for v in values])
+            per_component.append([(f"c{position}", v) for v in values])
         else:
             for combo in itertools.product(*per_component):
                 entry: dict[str, Any] = {"p": comp.param.code}

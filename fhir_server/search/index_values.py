@@ -19,7 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from fhir_server.search.fhirpath import QUANTITY_TYPES, Node
-from fhir_server.search.normalize import DT_MAX, DT_MIN, NUM_MAX, NUM_MIN, date_range_cached, fold, number_value
+from fhir_server.search.normalize import (
+    DT_MAX, DT_MIN, NUM_MAX, NUM_MIN, date_range_cached, fold, number_value, phonetic_codes,
+)
 
 _HUMAN_NAME_KEYS = ("family", "given", "prefix", "suffix", "text")
 _ADDRESS_KEYS = ("line", "city", "district", "state", "postalCode", "country", "text")
@@ -58,6 +60,22 @@ def strings(node: Node) -> list[str]:
 
 def string_entries(node: Node) -> list[dict]:
     return [{"v": fold(s), "x": s} for s in strings(node)]
+
+
+PHONETIC_URLS = frozenset(
+    f"http://hl7.org/fhir/SearchParameter/{name}-phonetic" for name in ("individual", "Organization", "InsurancePlan")
+)
+"""The official ``phonetic`` parameters: matched by the Soundex codes of each word of a name."""
+
+
+def phonetic_entries(node: Node) -> list[dict]:
+    """``{v: soundex, x: the word}`` per word of the strings of ``node``."""
+    out = []
+    for text in strings(node):
+        for word in fold(text).split():
+            for code in phonetic_codes(word):
+                out.append({"v": code, "x": word})
+    return out
 
 
 # --- token ----------------------------------------------------------------------------------------
@@ -110,10 +128,37 @@ def _identifier_or_contact(v: dict, typ: str | None) -> list[dict]:
 
 
 # --- reference ------------------------------------------------------------------------------------
+_LOCAL_BASES: tuple[str, ...] = ()
+
+
+def set_local_bases(base_urls: "tuple[str, ...] | list[str]") -> None:
+    """The base URLs of this server: absolute references under them are indexed as local ``Type/id``
+    (http://hl7.org/fhir/R4/references.html#literal: a reference to this server may be absolute).
+    Set once at start-up; documents written before a change need ``$reindex``."""
+    global _LOCAL_BASES
+    _LOCAL_BASES = tuple(sorted({b.rstrip("/") + "/" for b in base_urls if b}, key=len, reverse=True))
+
+
+def local_bases() -> tuple[str, ...]:
+    """The configured base URLs (each ending in ``/``)."""
+    return _LOCAL_BASES
+
+
+def localize(ref: str) -> str:
+    """``ref`` relative to this server when it is an absolute URL under one of its base URLs."""
+    for base in _LOCAL_BASES:
+        if ref.startswith(base):
+            return ref[len(base):]
+    return ref
+
+
 def split_reference(ref: str) -> dict:
-    """Index form of a literal reference: ``r`` plus type ``t`` and id ``i`` when relative."""
+    """Index form of a literal reference: ``r`` plus type ``t`` and id ``i`` when relative (absolute
+    references to this server count as relative)."""
     if ref.startswith("#"):
         return {"r": ref}
+    if _LOCAL_BASES and "://" in ref:
+        ref = localize(ref)
     parts = ref.split("/")
     if len(parts) >= 4 and parts[-2] == "_history":
         parts = parts[:-2]
@@ -198,21 +243,30 @@ def _range(v: dict) -> tuple[dict, dict]:
 
 
 def quantity_entries(node: Node) -> list[dict]:
+    """``{v, lo, hi, s, c}`` per value; a human ``unit`` that differs from ``code`` adds an entry
+    with ``c`` = the unit and no system, so ``n||unit`` matches it on the same index as codes
+    (http://hl7.org/fhir/R4/search.html#quantity) while ``n|system|code`` cannot."""
     v = node[0]
     num = number_value(v)
     if num is not None:
-        return [{"v": num, "lo": num, "hi": num, "s": None, "c": None, "u": None}]
+        return [{"v": num, "lo": num, "hi": num, "s": None, "c": None}]
     if not isinstance(v, dict):
         return []
     if node[1] == "Range" or "low" in v or "high" in v:
         entry, unit = _range(v)
-        return [{**entry, "s": unit.get("system"), "c": unit.get("code"), "u": unit.get("unit")}]
+        return _with_unit({**entry, "s": unit.get("system"), "c": unit.get("code")}, unit.get("unit"))
     num = number_value(v.get("value"))
     if num is None:
         return []
     if node[1] == "Money" or ("currency" in v and node[1] not in QUANTITY_TYPES):
-        return [{"v": num, "lo": num, "hi": num, "s": "urn:iso:std:iso:4217", "c": v.get("currency"), "u": None}]
-    return [{"v": num, "lo": num, "hi": num, "s": v.get("system"), "c": v.get("code"), "u": v.get("unit")}]
+        return [{"v": num, "lo": num, "hi": num, "s": "urn:iso:std:iso:4217", "c": v.get("currency")}]
+    return _with_unit({"v": num, "lo": num, "hi": num, "s": v.get("system"), "c": v.get("code")}, v.get("unit"))
+
+
+def _with_unit(entry: dict, unit: Any) -> list[dict]:
+    if isinstance(unit, str) and unit and unit != entry["c"]:
+        return [entry, {**entry, "s": None, "c": unit}]
+    return [entry]
 
 
 # --- uri ------------------------------------------------------------------------------------------

@@ -176,3 +176,4 @@ class ParsedSearch:
     types: list[str] = field(default_factory=list)
     ignored: list[tuple[str, str]] = field(default_factory=list)
     other: dict[str, str] = field(default_factory=dict)  # _format, _pretty: for the API layer
+    per_type: dict[str, "ParsedSearch"] = field(default_factory=dict)  # system search with _type: criteria per type

@@ -6,6 +6,7 @@
   ``2020-01`` is ``[2020-01-01T00:00:00, 2020-01-31T23:59:59.999999]``. All datetimes are naive UTC
   (MongoDB stores UTC). A dateTime or date without timezone is taken as UTC: the spec says "server
   local time", and this server's local time is UTC by definition.
+- Phonetic codes (American Soundex) of the words of a name, for the ``phonetic`` parameters.
 - Implicit ranges of decimals from their significant digits (http://hl7.org/fhir/R4/search.html#number):
   ``100`` is ``[99.5, 100.5)``, ``100.00`` is ``[99.995, 100.005)``, ``1e2`` is ``[50, 150)``.
 """
@@ -139,3 +140,26 @@ def number_value(value: object) -> float | None:
     if isinstance(value, (int, float, Decimal)):
         return float(value)
     return None
+
+
+_SOUNDEX = {**dict.fromkeys("bfpv", "1"), **dict.fromkeys("cgjkqsxz", "2"), **dict.fromkeys("dt", "3"), "l": "4",
+            **dict.fromkeys("mn", "5"), "r": "6"}  # fmt: skip
+_WORD_RE = re.compile(r"[a-z]+")
+
+
+def soundex(word: str) -> str:
+    """American Soundex of a folded (lower-case ASCII) word: ``smith`` and ``smyth`` are ``s530``."""
+    first, codes, previous = word[0], [], _SOUNDEX.get(word[0], "")
+    for ch in word[1:]:
+        code = _SOUNDEX.get(ch, "")
+        if code and code != previous:
+            codes.append(code)
+        if ch not in "hw":  # h and w do not separate letters with the same code
+            previous = code
+    return (first + "".join(codes) + "000")[:4]
+
+
+@lru_cache(maxsize=65536)
+def phonetic_codes(text: str) -> tuple[str, ...]:
+    """The Soundex codes of the words of ``text`` (folded first), without repeats, in order."""
+    return tuple(dict.fromkeys(soundex(w) for w in _WORD_RE.findall(fold(text))))

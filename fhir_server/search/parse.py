@@ -66,9 +66,10 @@ def parse_search(
     return parsed
 
 
-def _parse_param(ps: m.ParsedSearch, rt: str | None, name: str, value: str, depth: int) -> None:
+def _parse_param(ps: m.ParsedSearch, rt: str | None, name: str, value: str, depth: int, top: str | None = None) -> None:
+    top = top or name
     if name.startswith("_has:"):
-        ps.has.append(_parse_has(rt, name, value, depth))
+        ps.has.append(_parse_has(rt, name, value, depth, top))
         return
     head, dot, rest = name.partition(".")
     code, colon, modifier = head.partition(":")
@@ -78,7 +79,7 @@ def _parse_param(ps: m.ParsedSearch, rt: str | None, name: str, value: str, dept
     if param is None:
         raise _Unknown(name)
     if dot:
-        ps.chains.append(_parse_chain(param, modifier if colon else None, rest, value, name, depth))
+        ps.chains.append(_parse_chain(param, modifier if colon else None, rest, value, name, depth, top))
         return
     if value == "":
         ps.ignored.append((name, value))  # empty values are ignored (search.html#errors)
@@ -103,6 +104,8 @@ def parse_clause(param: SearchParam, modifier: str | None, value: str, name: str
                 f"Modifier ':{modifier}' is not supported on search parameter '{param.code}' ({param.type})",
                 code="not-supported",
             )
+    if param.code == "_id" and modifier not in (None, "not"):
+        raise bad_request(f"Modifier ':{modifier}' is not supported on search parameter '_id'", code="not-supported")
     if not param.indexed and param.type != "special":
         raise bad_request(f"Search parameter '{param.code}' is not supported by this server", code="not-supported")
     if param.type == "reference" and target_type is None and modifier is None and len(param.target) == 1:
@@ -116,11 +119,13 @@ def parse_clause(param: SearchParam, modifier: str | None, value: str, name: str
     return m.Clause(param, modifier, values, target_type=target_type)
 
 
-def _parse_chain(param: SearchParam, modifier: str | None, rest: str, value: str, name: str, depth: int) -> m.Chain:
+def _parse_chain(
+    param: SearchParam, modifier: str | None, rest: str, value: str, name: str, depth: int, top: str,
+) -> m.Chain:
     if param.type != "reference":
         raise bad_request(f"Search parameter '{param.code}' is not a reference: it cannot be chained ('{name}')")
     if depth >= MAX_CHAIN_DEPTH:
-        raise bad_request(f"Chain '{name}' is too deep", code="too-costly")
+        raise bad_request(f"Chain '{top}' is too deep: at most {MAX_CHAIN_DEPTH} references can be chained", code="too-costly")
     if modifier is not None:
         if modifier not in RESOURCE_TYPES or (param.target and modifier not in param.target):
             raise bad_request(f"'{modifier}' is not a target type of search parameter '{param.code}'")
@@ -131,7 +136,7 @@ def _parse_chain(param: SearchParam, modifier: str | None, rest: str, value: str
     for target in candidates:
         sub = m.ParsedSearch(target)
         try:
-            _parse_param(sub, target, rest, value, depth + 1)
+            _parse_param(sub, target, rest, value, depth + 1, top)
         except _Unknown:
             continue
         inner[target] = sub
@@ -140,7 +145,7 @@ def _parse_chain(param: SearchParam, modifier: str | None, rest: str, value: str
     return m.Chain(param, inner)
 
 
-def _parse_has(rt: str | None, name: str, value: str, depth: int) -> m.Has:
+def _parse_has(rt: str | None, name: str, value: str, depth: int, top: str) -> m.Has:
     parts = name.split(":", 3)
     if len(parts) != 4 or not parts[3]:
         raise bad_request(f"Invalid reverse chain '{name}': expected _has:Type:parameter:inner")
@@ -148,7 +153,7 @@ def _parse_has(rt: str | None, name: str, value: str, depth: int) -> m.Has:
     if source not in RESOURCE_TYPES:
         raise bad_request(f"Invalid reverse chain '{name}': unknown resource type '{source}'")
     if depth >= MAX_CHAIN_DEPTH:
-        raise bad_request(f"Reverse chain '{name}' is too deep", code="too-costly")
+        raise bad_request(f"Reverse chain '{top}' is too deep: at most {MAX_CHAIN_DEPTH} levels", code="too-costly")
     ref = params_of(source).get(ref_code)
     if ref is None or ref.type != "reference":
         raise bad_request(f"Invalid reverse chain '{name}': '{ref_code}' is not a reference parameter of {source}")
@@ -156,7 +161,7 @@ def _parse_has(rt: str | None, name: str, value: str, depth: int) -> m.Has:
         raise bad_request(f"Invalid reverse chain '{name}': {source}.{ref_code} cannot point at {rt}")
     inner = m.ParsedSearch(source)
     try:
-        _parse_param(inner, source, rest, value, depth + 1)
+        _parse_param(inner, source, rest, value, depth + 1, top)
     except _Unknown as unknown:
         raise _unknown_error(unknown.name, source) from None
     return m.Has(source, ref, inner)

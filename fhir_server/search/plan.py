@@ -123,19 +123,20 @@ def translate(parsed: m.ParsedSearch, ctx: Context = Context()) -> SearchPlan:
     )
 
 
-def sort_field(code: str) -> str:
+def sort_field(code: str, descending: bool = False) -> str:
     """Document field for sorting by a parameter: ``_id``, ``ts`` for ``_lastUpdated``, else
-    ``_sort.<code>`` (the minimum of the parameter's values)."""
+    ``_sort.<code>`` (the smallest of the parameter's values) ascending and ``_sortd.<code>`` (the
+    largest) descending. Resources without a value sort first ascending, last descending."""
     if code == "_id":
         return "_id"
     if code == "_lastUpdated":
         return "ts"
-    return f"_sort.{code}"
+    return f"_sortd.{code}" if descending else f"_sort.{code}"
 
 
 def sort_spec(keys: list[m.SortKey]) -> list[tuple[str, int]]:
     """pymongo sort list for ``_sort`` (http://hl7.org/fhir/R4/search.html#sort)."""
-    return [(sort_field(k.code), -1 if k.descending else 1) for k in keys]
+    return [(sort_field(k.code, k.descending), -1 if k.descending else 1) for k in keys]
 
 
 # --- _include / _revinclude (http://hl7.org/fhir/R4/search.html#include) -------------------------
@@ -154,13 +155,11 @@ def include_targets(doc: dict[str, Any], include: m.Include) -> list[tuple[str, 
     return out
 
 
-def revinclude_filter(include: m.Include, refs: list[str]) -> Filter:
-    """Filter on ``include.source_type`` for resources whose ``include.param`` points at one of
+def revinclude_filter(refs: list[str], codes: list[str]) -> Filter:
+    """Filter on a source type for resources whose reference parameters ``codes`` point at one of
     ``refs`` (``Type/id`` of the matched resources)."""
-    body: dict[str, Any] = {"r": {"$in": refs}}
-    if include.param != "*":
-        body = {"p": include.param, **body}
-    return {"_ref": {"$elemMatch": body}}
+    p: Any = codes[0] if len(codes) == 1 else {"$in": codes}
+    return {"_ref": {"$elemMatch": {"p": p, "r": {"$in": refs}}}}
 
 
 def include_filter(refs: list[tuple[str, str]], resource_type: str) -> Filter:

@@ -22,6 +22,8 @@ from fhir_server.search import conditions as c
 from fhir_server.search import model as m
 from fhir_server.search.geo import bounding_box
 from fhir_server.search.index import FIELD_OF_TYPE
+from fhir_server.search.index_values import PHONETIC_URLS
+from fhir_server.search.normalize import phonetic_codes
 
 Filter = dict[str, Any]
 ValueSetExpander = Callable[[str], Iterable[tuple[str | None, str]] | None]
@@ -42,9 +44,16 @@ class Context:
 
 
 def _elem(field: str, code: str, conds: list[c.Cond]) -> Filter:
-    body: dict[str, Any] = {"p": code}
-    body.update(c.any_of(conds) if conds else {})
-    return {field: {"$elemMatch": body}}
+    """Some entry of ``field`` for parameter ``code`` matches one of ``conds`` (comma = OR).
+
+    Each alternative becomes its own ``$elemMatch`` under a top-level ``$or`` (alternatives that
+    differ in one value merged into ``$in``), so every branch constrains ``p`` and an indexed key:
+    MongoDB cannot bound an index scan with an ``$or`` inside ``$elemMatch``."""
+    if not conds:
+        return {field: {"$elemMatch": {"p": code}}}
+    branches = c.merge_in([branch for cond in conds for branch in c.dnf(cond)])
+    out = [{field: {"$elemMatch": {"p": code, **branch}}} for branch in branches]
+    return out[0] if len(out) == 1 else {"$or": out}
 
 
 def translate_missing(clause: m.Clause) -> Filter:
@@ -61,8 +70,23 @@ def translate_missing(clause: m.Clause) -> Filter:
 
 
 def translate_string(clause: m.Clause) -> Filter:
+    if clause.param.url in PHONETIC_URLS and clause.modifier is None:
+        return translate_phonetic(clause)
     conds = [c.string_cond(v, clause.modifier) for v in clause.values]  # type: ignore[arg-type]
     return _elem("_str", clause.code, conds)
+
+
+def translate_phonetic(clause: m.Clause) -> Filter:
+    """``phonetic``: every word of the value sounds like (same Soundex code as) a word of a name."""
+    alternatives = []
+    for value in clause.values:
+        assert isinstance(value, m.StringValue)
+        codes = phonetic_codes(value.text)
+        if codes:
+            alternatives.append(and_filters([_elem("_str", clause.code, [{"v": code}]) for code in codes]))
+    if not alternatives:
+        return dict(MATCH_NOTHING)
+    return alternatives[0] if len(alternatives) == 1 else {"$or": alternatives}
 
 
 def translate_token(clause: m.Clause, ctx: Context = Context()) -> Filter:
@@ -129,13 +153,14 @@ _COMPONENT_COND = {
 
 
 def translate_composite(clause: m.Clause, ctx: Context = Context()) -> Filter:
-    """All components matched on the same element (one ``_cmp`` entry), http://hl7.org/fhir/R4/search.html#composite."""
+    """All components matched on the same element (one ``_cmp`` entry, component i under ``c<i>``),
+    http://hl7.org/fhir/R4/search.html#composite."""
     conds = []
     for value in clause.values:
         assert isinstance(value, m.CompositeValue)
         parts = [
-            c.prefixed(_COMPONENT_COND[comp.type](part, ctx), comp.code)
-            for comp, part in zip(clause.param.component, value.parts)
+            c.prefixed(_COMPONENT_COND[comp.type](part, ctx), f"c{i}")
+            for i, (comp, part) in enumerate(zip(clause.param.component, value.parts))
         ]
         conds.append(c.all_of(*parts))
     return _elem("_cmp", clause.code, conds)

@@ -22,20 +22,26 @@ async def ensure_snapshot_indexes(repository: Repository) -> None:
     await repository.db[SEARCHES].create_index([("exp", ASCENDING)], expireAfterSeconds=0)
 
 
-async def save_snapshot(repository: Repository, refs: list[tuple[str, str]], query: str, keep_seconds: int) -> str:
-    """Store the ordered (type, id) results of ``query``; returns the snapshot key."""
+async def save_snapshot(
+    repository: Repository, refs: list[tuple[str, str]], query: str, keep_seconds: int, total: int | None = None,
+) -> str:
+    """Store the ordered (type, id) results of ``query`` (and their ``total``, when more matched than
+    ``refs`` holds); returns the snapshot key."""
     key = secrets.token_urlsafe(16)
     document: dict[str, Any] = {
         "_id": key, "q": query, "refs": [f"{t}/{i}" for t, i in refs],
         "exp": utc_now() + timedelta(seconds=keep_seconds),
     }
+    if total is not None and total != len(refs):
+        document["n"] = total
     await repository.db[SEARCHES].insert_one(document)
     return key
 
 
-async def load_snapshot(repository: Repository, key: str) -> tuple[str, list[tuple[str, str]]] | None:
-    """The query and ordered (type, id) results stored under ``key``, or None once expired."""
+async def load_snapshot(repository: Repository, key: str) -> tuple[str, list[tuple[str, str]], int] | None:
+    """The query, ordered (type, id) results and total stored under ``key``, or None once expired."""
     document = await repository.db[SEARCHES].find_one({"_id": key})
-    if document is None:
+    if document is None or document["exp"].replace(tzinfo=None) <= utc_now().replace(tzinfo=None):
         return None
-    return document["q"], [tuple(ref.split("/", 1)) for ref in document["refs"]]  # type: ignore[misc]
+    refs = [tuple(ref.split("/", 1)) for ref in document["refs"]]
+    return document["q"], refs, document.get("n", len(refs))  # type: ignore[return-value]

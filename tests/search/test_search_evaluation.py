@@ -178,11 +178,11 @@ def test_include_and_revinclude(db):
     assert refs == [("Patient", "p1")]
     assert [d["_id"] for d in db.Patient.find(include_filter(refs, "Patient"))] == ["p1"]
     rev = parse_search("Patient", [("_id", "p1"), ("_revinclude", "Observation:subject")]).revinclude[0]
-    assert sorted(d["_id"] for d in db.Observation.find(revinclude_filter(rev, ["Patient/p1"]))) == ["o1", "o3"]
+    assert sorted(d["_id"] for d in db.Observation.find(revinclude_filter(["Patient/p1"], [rev.param]))) == ["o1", "o3"]
 
 
 def test_sort(db):
     ps = parse_search("Patient", [("_sort", "-birthdate,_id")])
     plan = translate(ps)
-    assert plan.sort == [("_sort.birthdate", -1), ("_id", 1)]
+    assert plan.sort == [("_sortd.birthdate", -1), ("_id", 1)]
     assert [d["_id"] for d in db.Patient.find({}).sort(plan.sort)] == ["p4", "p2", "p1", "p3"]

@@ -79,12 +79,19 @@ def test_multiple_identifiers_and_accents():
         {"v": "zoe", "x": "Zoë", "p": "given"},
         {"v": "eleonore du marche", "x": "Éléonore  du   Marché", "p": "name"},
         {"v": "zoe", "x": "Zoë", "p": "name"},
-        {"v": "eleonore du marche", "x": "Éléonore  du   Marché", "p": "phonetic"},
-        {"v": "zoe", "x": "Zoë", "p": "phonetic"},
+        # phonetic: the Soundex code of each word
+        {"v": "e456", "x": "eleonore", "p": "phonetic"},
+        {"v": "d000", "x": "du", "p": "phonetic"},
+        {"v": "m620", "x": "marche", "p": "phonetic"},
+        {"v": "z000", "x": "zoe", "p": "phonetic"},
     ]
     assert idx["_sort"] == {
         "deceased": "false", "family": "eleonore du marche", "given": "zoe", "identifier": "1", "name": "eleonore du marche",
-        "phonetic": "eleonore du marche",
+        "phonetic": "d000",
+    }  # fmt: skip
+    assert idx["_sortd"] == {  # _sort=-code orders by the largest value
+        "deceased": "false", "family": "eleonore du marche", "given": "zoe", "identifier": "2", "name": "zoe",
+        "phonetic": "z000",
     }  # fmt: skip
 
 
@@ -98,7 +105,8 @@ def test_observation_value_quantity_reference_and_composite():
         "valueQuantity": {"value": 120, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"},
     }
     idx = extract_index(obs)
-    q = {"v": 120.0, "lo": 120.0, "hi": 120.0, "s": "http://unitsofmeasure.org", "c": "mm[Hg]", "u": "mmHg"}
+    q = {"v": 120.0, "lo": 120.0, "hi": 120.0, "s": "http://unitsofmeasure.org", "c": "mm[Hg]"}
+    unit = {**q, "s": None, "c": "mmHg"}  # the human unit, matched by 120||mmHg
     code = {"s": "http://loinc.org", "c": "8480-6", "t": "systolic"}
     assert idx == {
         "_tok": [
@@ -109,17 +117,24 @@ def test_observation_value_quantity_reference_and_composite():
             {"s": "http://npi", "c": "99", "t": None, "p": "performer"},
             {"s": None, "c": "final", "t": None, "p": "status"},
         ],
-        "_cmp": [
-            {"p": "code-value-quantity", "code": code, "value-quantity": q},
-            {"p": "combo-code-value-quantity", "combo-code": code, "combo-value-quantity": q},
+        "_cmp": [  # components by position: c0 = code, c1 = value
+            {"p": "code-value-quantity", "c0": code, "c1": q},
+            {"p": "code-value-quantity", "c0": code, "c1": unit},
+            {"p": "combo-code-value-quantity", "c0": code, "c1": q},
+            {"p": "combo-code-value-quantity", "c0": code, "c1": unit},
         ],
-        "_qty": [{**q, "p": "combo-value-quantity"}, {**q, "p": "value-quantity"}],
+        "_qty": [{**q, "p": "combo-value-quantity"}, {**unit, "p": "combo-value-quantity"},
+                 {**q, "p": "value-quantity"}, {**unit, "p": "value-quantity"}],
         "_ref": [
             {"r": "Patient/p1", "t": "Patient", "i": "p1", "p": "patient"},
             {"r": None, "p": "performer"},
             {"r": "Patient/p1", "t": "Patient", "i": "p1", "p": "subject"},
         ],
         "_sort": {
+            "code": "8480-6", "combo-code": "8480-6", "combo-value-quantity": 120.0, "patient": "Patient/p1",
+            "status": "final", "subject": "Patient/p1", "value-quantity": 120.0,
+        },
+        "_sortd": {
             "code": "8480-6", "combo-code": "8480-6", "combo-value-quantity": 120.0, "patient": "Patient/p1",
             "status": "final", "subject": "Patient/p1", "value-quantity": 120.0,
         },
@@ -135,7 +150,10 @@ def test_range_canonical_geo_and_meta():
         "meta": {"lastUpdated": "2020-01-01T00:00:00Z", "tag": [{"system": "http://t", "code": "x"}]},
     }
     idx = extract_index(res)
-    assert idx["_qty"] == [{"v": None, "lo": 18.0, "hi": NUM_MAX, "s": None, "c": None, "u": "a", "p": "context-quantity"}]
+    assert idx["_qty"] == [
+        {"v": None, "lo": 18.0, "hi": NUM_MAX, "s": None, "c": None, "p": "context-quantity"},
+        {"v": None, "lo": 18.0, "hi": NUM_MAX, "s": None, "c": "a", "p": "context-quantity"},
+    ]
     assert idx["_ref"] == [{"r": "http://x/Library/dep", "cv": "1.2", "p": "depends-on"}]
     assert idx["_uri"] == [{"v": "http://x/Library/l", "p": "url"}]
     assert idx["_tok"] == [
@@ -155,8 +173,9 @@ def test_unknown_type_and_garbage_do_not_raise():
             {"s": None, "c": "false", "t": None, "p": "deceased"},
             {"s": None, "c": "1", "t": None, "p": "identifier"},
         ],
-        "_str": [{"v": "oops", "x": "oops", "p": "name"}, {"v": "oops", "x": "oops", "p": "phonetic"}],
-        "_sort": {"deceased": "false", "identifier": "1", "name": "oops", "phonetic": "oops"},
+        "_str": [{"v": "oops", "x": "oops", "p": "name"}, {"v": "o120", "x": "oops", "p": "phonetic"}],
+        "_sort": {"deceased": "false", "identifier": "1", "name": "oops", "phonetic": "o120"},
+        "_sortd": {"deceased": "false", "identifier": "1", "name": "oops", "phonetic": "o120"},
     }
 
 
@@ -199,11 +218,11 @@ EXPECTED_PATIENT = (
           {'v': 'james', 'x': 'James', 'p': 'name'},
           {'v': 'jim', 'x': 'Jim', 'p': 'name'},
           {'v': 'windsor', 'x': 'Windsor', 'p': 'name'},
-          {'v': 'chalmers', 'x': 'Chalmers', 'p': 'phonetic'},
-          {'v': 'peter', 'x': 'Peter', 'p': 'phonetic'},
-          {'v': 'james', 'x': 'James', 'p': 'phonetic'},
-          {'v': 'jim', 'x': 'Jim', 'p': 'phonetic'},
-          {'v': 'windsor', 'x': 'Windsor', 'p': 'phonetic'}],
+          {'v': 'c456', 'x': 'chalmers', 'p': 'phonetic'},
+          {'v': 'p360', 'x': 'peter', 'p': 'phonetic'},
+          {'v': 'j520', 'x': 'james', 'p': 'phonetic'},
+          {'v': 'j500', 'x': 'jim', 'p': 'phonetic'},
+          {'v': 'w532', 'x': 'windsor', 'p': 'phonetic'}],
  '_dt': [{'lo': datetime(1974, 12, 25, 0, 0),
           'hi': datetime(1974, 12, 25, 23, 59, 59, 999999),
           'p': 'birthdate'}],
@@ -223,6 +242,23 @@ EXPECTED_PATIENT = (
            'name': 'chalmers',
            'organization': 'Organization/1',
            'phone': '(03) 3410 5613',
-           'phonetic': 'chalmers',
-           'telecom': '(03) 3410 5613'}}
+           'phonetic': 'c456',
+           'telecom': '(03) 3410 5613'},
+ '_sortd': {'active': 'true',
+            'address': 'vic',
+            'address-city': 'pleasantville',
+            'address-postalcode': '3999',
+            'address-state': 'vic',
+            'address-use': 'home',
+            'birthdate': datetime(1974, 12, 25, 0, 0),
+            'deceased': 'false',
+            'family': 'windsor',
+            'gender': 'male',
+            'given': 'peter',
+            'identifier': '12345',
+            'name': 'windsor',
+            'organization': 'Organization/1',
+            'phone': '(03) 5555 8834',
+            'phonetic': 'w532',
+            'telecom': '(03) 5555 8834'}}
 )

@@ -18,6 +18,12 @@ def f(rt: str, *params: tuple[str, str], ctx: Context = Context(now=NOW)) -> dic
     return plan.filter
 
 
+def em(field: str, code: str, *branches: dict) -> dict:
+    """The filter of one parameter: one ``$elemMatch`` per alternative, ORed at the top."""
+    out = [{field: {"$elemMatch": {"p": code, **branch}}} for branch in branches]
+    return out[0] if len(out) == 1 else {"$or": out}
+
+
 def test_string_default_is_folded_anchored_prefix():
     assert f("Patient", ("name", "Gén é")) == {"_str": {"$elemMatch": {"p": "name", "v": {"$regex": "^gen\\ e"}}}}
 
@@ -29,9 +35,8 @@ def test_string_regex_metacharacters_are_escaped():
 
 
 def test_string_exact_and_or_values():
-    assert f("Patient", ("name:exact", "Peter,Jim")) == {
-        "_str": {"$elemMatch": {"p": "name", "$or": [{"x": "Peter"}, {"x": "Jim"}]}}
-    }
+    assert f("Patient", ("name:exact", "Peter,Jim")) == em("_str", "name", {"x": {"$in": ["Peter", "Jim"]}})
+    assert f("Patient", ("name", "Peter,Jim")) == em("_str", "name", {"v": {"$regex": "^peter"}}, {"v": {"$regex": "^jim"}})
 
 
 def test_string_contains():
@@ -45,19 +50,13 @@ def test_string_escaped_comma_is_one_value():
 
 
 def test_token_forms():
-    assert f("Observation", ("code", "1234,http://loinc.org|8480-6,|x,http://sys|")) == {
-        "_tok": {
-            "$elemMatch": {
-                "p": "code",
-                "$or": [
-                    {"c": "1234"},
-                    {"s": "http://loinc.org", "c": "8480-6"},
-                    {"s": None, "c": "x"},
-                    {"s": "http://sys"},
-                ],
-            }
-        }
-    }
+    assert f("Observation", ("code", "1234,http://loinc.org|8480-6,|x,http://sys|")) == em(
+        "_tok", "code", {"c": "1234"}, {"s": "http://loinc.org", "c": "8480-6"}, {"s": None, "c": "x"}, {"s": "http://sys"},
+    )
+    # alternatives that differ in one value are one $in (one index range scan)
+    assert f("Observation", ("code", "http://loinc.org|1,http://loinc.org|2,3,4")) == em(
+        "_tok", "code", {"s": "http://loinc.org", "c": {"$in": ["1", "2"]}}, {"c": {"$in": ["3", "4"]}},
+    )
 
 
 def test_token_text():
@@ -75,32 +74,9 @@ def test_token_in_uses_expansion_hook():
         assert url == "http://vs"
         return [("http://loinc.org", "b"), ("http://loinc.org", "a"), ("http://snomed.info/sct", "1")]
 
-    assert f("Observation", ("code:in", "http://vs"), ctx=Context(expand=expand)) == {
-        "_tok": {
-            "$elemMatch": {
-                "p": "code",
-                "$or": [
-                    {"s": "http://loinc.org", "c": {"$in": ["a", "b"]}},
-                    {"s": "http://snomed.info/sct", "c": {"$in": ["1"]}},
-                ],
-            }
-        }
-    }
-    assert f("Observation", ("code:not-in", "http://vs"), ctx=Context(expand=expand)) == {
-        "$nor": [
-            {
-                "_tok": {
-                    "$elemMatch": {
-                        "p": "code",
-                        "$or": [
-                            {"s": "http://loinc.org", "c": {"$in": ["a", "b"]}},
-                            {"s": "http://snomed.info/sct", "c": {"$in": ["1"]}},
-                        ],
-                    }
-                }
-            }
-        ]
-    }
+    found = em("_tok", "code", {"s": "http://loinc.org", "c": {"$in": ["a", "b"]}}, {"s": "http://snomed.info/sct", "c": {"$in": ["1"]}})
+    assert f("Observation", ("code:in", "http://vs"), ctx=Context(expand=expand)) == found
+    assert f("Observation", ("code:not-in", "http://vs"), ctx=Context(expand=expand)) == {"$nor": [found]}
 
 
 def test_token_in_without_hook_is_400():
@@ -127,14 +103,9 @@ def test_id_uses_document_id():
 
 
 def test_reference_forms():
-    assert f("Observation", ("subject", "123,Patient/9,http://other/fhir/Patient/1")) == {
-        "_ref": {
-            "$elemMatch": {
-                "p": "subject",
-                "$or": [{"i": "123"}, {"r": "Patient/9"}, {"r": "http://other/fhir/Patient/1"}],
-            }
-        }
-    }
+    assert f("Observation", ("subject", "123,Patient/9,http://other/fhir/Patient/1")) == em(
+        "_ref", "subject", {"i": "123"}, {"r": {"$in": ["Patient/9", "http://other/fhir/Patient/1"]}},
+    )
 
 
 def test_reference_type_modifier_and_single_target():
@@ -185,7 +156,7 @@ def test_reference_identifier():
     ],
 )  # fmt: skip
 def test_date_prefixes(prefix, cond):
-    assert f("Patient", ("birthdate", prefix + "2020-01")) == {"_dt": {"$elemMatch": {"p": "birthdate", **cond}}}
+    assert f("Patient", ("birthdate", prefix + "2020-01")) == em("_dt", "birthdate", *cond.get("$or", [cond]))
 
 
 def test_date_ap_uses_ten_percent_of_gap_to_now():
@@ -231,25 +202,12 @@ def test_number_prefixes():
     assert f("RiskAssessment", ("probability", "0.80")) == {
         "_num": {"$elemMatch": {"p": "probability", "lo": {"$gte": 0.795}, "hi": {"$lt": 0.805}}}
     }
-    assert f("RiskAssessment", ("probability", "ne1e2")) == {
-        "_num": {"$elemMatch": {"p": "probability", "$or": [{"lo": {"$lt": 50.0}}, {"hi": {"$gte": 150.0}}]}}
-    }
-    assert f("RiskAssessment", ("probability", "gt0.8,le0.1,sa3,eb4,lt5,ge6,ap10")) == {
-        "_num": {
-            "$elemMatch": {
-                "p": "probability",
-                "$or": [
-                    {"hi": {"$gt": 0.8}},
-                    {"lo": {"$lte": 0.1}},
-                    {"lo": {"$gt": 3.0}},
-                    {"hi": {"$lt": 4.0}},
-                    {"lo": {"$lt": 5.0}},
-                    {"hi": {"$gte": 6.0}},
-                    {"lo": {"$lte": 11.0}, "hi": {"$gte": 9.0}},
-                ],
-            }
-        }
-    }
+    assert f("RiskAssessment", ("probability", "ne1e2")) == em("_num", "probability", {"lo": {"$lt": 50.0}}, {"hi": {"$gte": 150.0}})
+    assert f("RiskAssessment", ("probability", "gt0.8,le0.1,sa3,eb4,lt5,ge6,ap10")) == em(
+        "_num", "probability",
+        {"hi": {"$gt": 0.8}}, {"lo": {"$lte": 0.1}}, {"lo": {"$gt": 3.0}}, {"hi": {"$lt": 4.0}}, {"lo": {"$lt": 5.0}},
+        {"hi": {"$gte": 6.0}}, {"lo": {"$lte": 11.0}, "hi": {"$gte": 9.0}},
+    )
 
 
 def test_quantity_units():
@@ -264,17 +222,11 @@ def test_quantity_units():
             }
         }
     }
-    assert f("Observation", ("value-quantity", "lt5.4||mg")) == {
-        "_qty": {"$elemMatch": {"p": "value-quantity", "lo": {"$lt": 5.4}, "$or": [{"c": "mg"}, {"u": "mg"}]}}
-    }
-    assert f("Observation", ("value-quantity", "ne5||mg")) == {
-        "_qty": {
-            "$elemMatch": {
-                "p": "value-quantity",
-                "$and": [{"$or": [{"lo": {"$lt": 4.5}}, {"hi": {"$gte": 5.5}}]}, {"$or": [{"c": "mg"}, {"u": "mg"}]}],
-            }
-        }
-    }
+    # no system: the code or the human unit, both indexed as c (the unit as an entry without system)
+    assert f("Observation", ("value-quantity", "lt5.4||mg")) == em("_qty", "value-quantity", {"lo": {"$lt": 5.4}, "c": "mg"})
+    assert f("Observation", ("value-quantity", "ne5||mg")) == em(
+        "_qty", "value-quantity", {"lo": {"$lt": 4.5}, "c": "mg"}, {"hi": {"$gte": 5.5}, "c": "mg"},
+    )
 
 
 def test_uri_modifiers():
@@ -288,22 +240,17 @@ def test_uri_modifiers():
 
 
 def test_composite():
-    assert f("Observation", ("code-value-quantity", "http://loinc.org|8480-6$gt100||mm[Hg]")) == {
-        "_cmp": {
-            "$elemMatch": {
-                "p": "code-value-quantity",
-                "code.s": "http://loinc.org",
-                "code.c": "8480-6",
-                "value-quantity.hi": {"$gt": 100.0},
-                "$or": [{"value-quantity.c": "mm[Hg]"}, {"value-quantity.u": "mm[Hg]"}],
-            }
-        }
-    }
+    assert f("Observation", ("code-value-quantity", "http://loinc.org|8480-6$gt100||mm[Hg]")) == em(
+        "_cmp", "code-value-quantity", {"c0.s": "http://loinc.org", "c0.c": "8480-6", "c1.hi": {"$gt": 100.0}, "c1.c": "mm[Hg]"},
+    )
+    assert f("Observation", ("code-value-quantity", "8480-6$ne100")) == em(
+        "_cmp", "code-value-quantity", {"c0.c": "8480-6", "c1.lo": {"$lt": 99.5}}, {"c0.c": "8480-6", "c1.hi": {"$gte": 100.5}},
+    )
 
 
 def test_composite_token_date():
     assert f("Group", ("characteristic-value", "gender$male")) == {
-        "_cmp": {"$elemMatch": {"p": "characteristic-value", "characteristic.c": "gender", "value.c": "male"}}
+        "_cmp": {"$elemMatch": {"p": "characteristic-value", "c0.c": "gender", "c1.c": "male"}}
     }
 
 
