@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fhir_server.api.http import handle
 from fhir_server.config import Settings
 from fhir_server.interactions.backend import Backend
+from fhir_server.interactions.search_parameter_sync import load_custom
 from fhir_server.search.index_keys import INDEX_KEYS
 from fhir_server.storage.embedded import open_embedded
 from fhir_server.storage.repository import Repository
@@ -63,6 +64,7 @@ def create_app(
         await repo.ensure_indexes()
         await ensure_snapshot_indexes(repo)
         app.state.backend = Backend(repo, settings)
+        await load_custom(app.state.backend)
         if seed:
             from fhir_server.demo import seed_store
 

@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from fhir_server.config import Settings
+from fhir_server.interactions import search_parameter_sync
 from fhir_server.main import create_app
 from fhir_server.spec.official_package import package_dir
 
@@ -52,6 +53,13 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
         yield http
+
+
+@pytest.fixture
+def sync():
+    """Forget the custom SearchParameters a test registered (the registry is process-wide)."""
+    yield
+    search_parameter_sync.reset()
 
 
 @pytest.fixture(scope="session")

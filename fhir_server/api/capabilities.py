@@ -13,6 +13,7 @@ from fhir_server import __version__, errors
 from fhir_server.config import Settings
 from fhir_server.operations.registry import all_operations
 from fhir_server.search.capability import search_capability
+from fhir_server.spec import search_parameters
 from fhir_server.spec.resource_types import RESOURCE_TYPES
 
 _TYPE_INTERACTIONS = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"]
@@ -23,11 +24,12 @@ def capability_statement(settings: Settings, mode: str | None = None) -> dict[st
     """The server's CapabilityStatement; ``mode`` is the ``/metadata?mode=`` parameter."""
     if mode not in (None, "full", "normative"):
         raise errors.bad_request(f"mode={mode} is not supported (full or normative)", "mode")
-    return _statement(settings.base_url)
+    return _statement(settings.base_url, search_parameters.version())
 
 
 @lru_cache(maxsize=4)
-def _statement(base_url: str) -> dict[str, Any]:
+def _statement(base_url: str, registry_version: int) -> dict[str, Any]:
+    """Built once per base URL and version of the search registry (custom SearchParameters change it)."""
     operations = all_operations()
     return {
         "resourceType": "CapabilityStatement",

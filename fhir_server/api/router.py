@@ -13,7 +13,7 @@ from fhir_server.api import formats
 from fhir_server.api.capabilities import capability_statement
 from fhir_server.api.responses import outcome_response, read_response, write_response
 from fhir_server.context import RequestContext
-from fhir_server.interactions import history, read, search, write
+from fhir_server.interactions import history, read, search, search_parameter_sync, write
 from fhir_server.interactions.backend import Backend
 from fhir_server.interactions.bundle import process_bundle
 from fhir_server.interactions.messages import FhirRequest, FhirResponse
@@ -26,6 +26,7 @@ _RESULT_PARAMS = {"_format", "_pretty", "_summary", "_elements"}
 
 async def dispatch(backend: Backend, ctx: RequestContext, request: FhirRequest) -> FhirResponse:
     """Route ``request`` by its path segments and method to the interaction that answers it."""
+    await search_parameter_sync.refresh(backend)
     segments = [s for s in request.path.split("/") if s] if request.path else []
     method = request.method
     if not segments:

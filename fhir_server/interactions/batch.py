@@ -20,7 +20,7 @@ from fhir_server.context import RequestContext
 from fhir_server.interactions.backend import Backend
 from fhir_server.interactions.bundle_entries import Entry
 from fhir_server.interactions.bundle_plan import Dispatch, Key, Planner, Step, answer_read, internal_error
-from fhir_server.interactions.plans import conflict_error
+from fhir_server.interactions.plans import conflict_error, store_all
 from fhir_server.interactions.transaction import conditions
 from fhir_server.interactions.write import criteria_lock
 from fhir_server.storage.repository import VersionConflict
@@ -74,13 +74,13 @@ async def _flush(planner: Planner, run: list[Step]) -> list[Step]:
 async def _commit(backend: Backend, steps: list[Step]) -> None:
     """Commit ``steps`` in one bulk unit of work; if that fails, one by one, each failure on its entry."""
     try:
-        await backend.repository.apply([v for s in steps for v in s.versions])
+        await store_all(backend, [v for s in steps for v in s.versions])
         return
     except Exception:  # noqa: BLE001 - retried entry by entry below, where each failure is reported
         log.debug("bulk commit of %d batch entries failed; committing them one by one", len(steps))
     for step in steps:
         try:
-            await backend.repository.apply(step.versions)
+            await store_all(backend, step.versions)
         except VersionConflict as conflict:
             step.error = conflict_error(conflict, step.entry.if_match is not None)
         except errors.FhirError as error:

@@ -17,9 +17,10 @@ import orjson
 
 from fhir_server import errors
 from fhir_server.interactions.backend import Backend
+from fhir_server.interactions import search_parameter_sync
 from fhir_server.interactions.patch import apply_patch
 from fhir_server.interactions.versioning import next_version
-from fhir_server.storage.repository import NewVersion, StoredVersion, VersionConflict
+from fhir_server.storage.repository import Applied, NewVersion, StoredVersion, VersionConflict
 from fhir_server.validation import validate_resource
 
 Criteria = list[tuple[str, str]]
@@ -76,6 +77,8 @@ def plan_version(
     if_match: int | None = None,
 ) -> Planned:
     """The version of a validated ``resource`` that follows ``previous`` (201 if it creates, else 200)."""
+    if resource_type == search_parameter_sync.TYPE:
+        search_parameter_sync.check(resource)
     version, _ = next_version(resource_type, resource_id, resource, previous, method)
     stored = StoredVersion(resource_type, resource_id, version.vid, version.ts, False, version.raw, method)
     created = previous is None or previous.deleted
@@ -124,7 +127,15 @@ async def commit(backend: Backend, planned: Planned) -> Written:
             await backend.repository.save(planned.version)
         except VersionConflict as conflict:
             raise conflict_error(conflict, planned.if_match is not None) from None
+        search_parameter_sync.on_versions([planned.version])
     return planned.written
+
+
+async def store_all(backend: Backend, versions: list[NewVersion]) -> Applied:
+    """Store ``versions`` in one all-or-nothing unit of work (``Repository.apply``)."""
+    applied = await backend.repository.apply(versions)
+    search_parameter_sync.on_versions(versions)
+    return applied
 
 
 def conflict_error(conflict: VersionConflict, had_if_match: bool) -> errors.FhirError:

@@ -32,7 +32,7 @@ from fhir_server.context import RequestContext
 from fhir_server.interactions.backend import Backend
 from fhir_server.interactions.bundle_entries import Entry
 from fhir_server.interactions.bundle_plan import Dispatch, Planner, Step, answer_read, at_entry, check_overlaps
-from fhir_server.interactions.plans import conflict_error
+from fhir_server.interactions.plans import conflict_error, store_all
 from fhir_server.interactions.write import criteria_lock
 from fhir_server.storage.repository import Applied, VersionConflict
 
@@ -74,7 +74,7 @@ def conditions(steps: list[Step]) -> list[tuple[str, list[tuple[str, str]]]]:
 async def commit_all(backend: Backend, steps: list[Step]) -> Applied:
     """Store every planned version in one unit of work; a lost race fails the transaction (409/412)."""
     try:
-        return await backend.repository.apply([v for step in steps for v in step.versions])
+        return await store_all(backend, [v for step in steps for v in step.versions])
     except VersionConflict as conflict:
         step = next((s for s in steps if conflict.resource in s.writes), None)
         error = conflict_error(conflict, step is not None and step.entry.if_match is not None)

@@ -7,7 +7,6 @@ of the value set's enumerated systems.
 
 from __future__ import annotations
 
-from typing import Any
 
 from fhir_server.errors import Issue
 from fhir_server.spec.structures import ValueSet

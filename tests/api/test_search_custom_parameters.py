@@ -2,8 +2,8 @@
 effective for the next write once stored, checked before they are stored, gone when deleted,
 loaded at start-up and refreshed across processes.
 
-Until the write path calls :mod:`fhir_server.interactions.search_parameter_sync` itself (see its
-docstring), the ``sync`` fixture adds exactly that wiring around ``write.commit``.
+The write path registers them through :mod:`fhir_server.interactions.search_parameter_sync`; the
+``sync`` fixture forgets them again after each test.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from fhir_server.interactions import search_parameter_sync
 from fhir_server.search.capability import search_capability
 from fhir_server.spec import search_parameters as registry
-from tests.search.support import get_bundle, matches, sync  # noqa: F401 (fixture)
+from tests.search.support import get_bundle, matches
 
 NICKNAME = {
     "resourceType": "SearchParameter", "id": "patient-nickname", "url": "http://example.org/fhir/SearchParameter/patient-nickname",

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-import fhir_server.operations.reindex  # noqa: F401  (registers $reindex until the router imports it)
+from fhir_server.operations import reindex
 from tests.conftest import BASE
-from tests.search.support import get_bundle, matches, outcome, put_all, sync  # noqa: F401 (fixture)
+from tests.search.support import get_bundle, matches, outcome, put_all
 
 NICKNAME = {
     "resourceType": "SearchParameter", "id": "patient-nickname", "url": "http://example.org/fhir/SearchParameter/patient-nickname",
@@ -76,7 +76,7 @@ async def test_type_reindex_runs_in_the_background_with_progress(client, sync):
 
 
 async def test_system_reindex_covers_every_stored_type_in_batches(client, sync, monkeypatch):
-    monkeypatch.setattr(fhir_server.operations.reindex, "BATCH", 2)
+    monkeypatch.setattr(reindex, "BATCH", 2)
     await put_all(client, [person("Patient", "p1", "Bo"), person("Patient", "p2", "Cy"), person("Practitioner", "pr1", "Doc")])
     await put_all(client, [NICKNAME])
     response = await client.post("/$reindex")

@@ -8,15 +8,11 @@ compare: the ids in order with their search modes, the total and the links.
 from __future__ import annotations
 
 import contextlib
-import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import orjson
-import pytest
 
-from fhir_server.interactions import plans, search_parameter_sync, write
 from fhir_server.interactions.search_parameter_sync import load_custom
 from fhir_server.main import create_app
 from tests.conftest import BASE, MONGODB_URI, test_settings
@@ -119,25 +115,3 @@ def quantity(value: float, code: str, unit: str | None = None) -> dict[str, Any]
     return {"value": value, "unit": unit or code, "system": UCUM, "code": code}
 
 
-def _wired() -> bool:
-    return "search_parameter_sync" in inspect.getsource(plans)
-
-
-@pytest.fixture
-def sync(monkeypatch):
-    """The write-path wiring of search_parameter_sync (a no-op once plans.py has it)."""
-    if not _wired():
-        real_commit = write.commit
-
-        async def commit(backend, planned):
-            version = planned.version
-            if version is not None and version.type == "SearchParameter" and version.raw is not None:
-                search_parameter_sync.check(orjson.loads(version.raw))
-            written = await real_commit(backend, planned)
-            if version is not None:
-                search_parameter_sync.on_versions([version])
-            return written
-
-        monkeypatch.setattr(write, "commit", commit)
-    yield
-    search_parameter_sync.reset()
