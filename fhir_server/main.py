@@ -20,7 +20,7 @@ from fhir_server.storage.repository import Repository
 from fhir_server.storage.snapshots import ensure_snapshot_indexes
 from fhir_server.validation import load as load_validation_tables
 
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
 async def open_repository(settings: Settings) -> tuple[Repository, object | None]:

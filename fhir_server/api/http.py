@@ -35,6 +35,8 @@ async def handle(request: Request) -> Response:
         pretty = params.get("_pretty") == "true"
         formats.check_acceptable(params.get("_format"), request.headers.get("accept"))
         fhir_request = await _to_fhir_request(request, backend, query)
+        if request.method == "HEAD":  # a GET whose body is dropped (RFC 9110 §9.3.2)
+            fhir_request.method = "GET"
         ctx = RequestContext(base_url=backend.settings.base_url)
         answer = await dispatch(backend, ctx, fhir_request)
     except errors.FhirError as error:
@@ -43,6 +45,8 @@ async def handle(request: Request) -> Response:
         log.exception("unexpected failure on %s %s", request.method, request.url.path)
         failure = errors.FhirError(500, [errors.Issue("exception", "Internal server error")])
         answer = FhirResponse(500, failure.outcome())
+    if request.method == "HEAD":
+        return Response(status_code=answer.status, headers=answer.headers)
     return to_http(answer, pretty)
 
 

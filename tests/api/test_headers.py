@@ -60,3 +60,12 @@ async def test_application_json_is_accepted_in_and_out(client):
         "/Patient", content=orjson.dumps(PATIENT), headers={"content-type": "application/json", "accept": "application/json"}
     )
     assert response.status_code == 201
+
+
+async def test_head_answers_like_get_without_a_body(client):
+    created = (await create(client)).json()
+    response = await client.head(f"/Patient/{created['id']}")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["etag"] == 'W/"1"'
+    assert (await client.head("/Patient/absent")).status_code == 404
