@@ -100,3 +100,7 @@ async def test_a_fresh_uncommitted_version_is_not_taken_for_an_orphan(client, ap
     })
     response = await client.put("/Patient/inflight", json={**PATIENT, "id": "inflight", "gender": "male"})
     assert response.status_code == 409
+    assert response.json() == {"resourceType": "OperationOutcome", "issue": [{
+        "severity": "error", "code": "conflict",
+        "diagnostics": "Patient/inflight version 2 already exists: another request changed it concurrently; re-read and retry",
+    }]}
