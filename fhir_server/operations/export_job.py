@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -21,7 +21,7 @@ from fhir_server.context import RequestContext
 from fhir_server.interactions.backend import Backend
 from fhir_server.operations.export_params import ExportRequest
 from fhir_server.operations.export_scope import Scope, export_types, scope_for
-from fhir_server.storage.repository import Repository, utc_now
+from fhir_server.storage.repository import Repository, as_utc, utc_now
 
 log = logging.getLogger("fhir_server.export")
 
@@ -31,6 +31,7 @@ RETENTION = timedelta(hours=24)  # completed output is kept this long (or until 
 STALE = timedelta(minutes=5)  # an in-progress job whose heartbeat is older has lost its task
 
 _TASKS: dict[str, asyncio.Task[None]] = {}
+_REPOSITORIES: dict[str, Repository] = {}  # the repository each running job writes to
 
 
 class JobGone(Exception):
@@ -42,7 +43,19 @@ def start(backend: Backend, ctx: RequestContext, job_id: str, request: ExportReq
     """Run the job in the background of this server process."""
     task = asyncio.create_task(_run(backend.repository, ctx, job_id, request, transaction_time, patients))
     _TASKS[job_id] = task
-    task.add_done_callback(lambda _: _TASKS.pop(job_id, None))
+    _REPOSITORIES[job_id] = backend.repository
+    task.add_done_callback(lambda _: (_TASKS.pop(job_id, None), _REPOSITORIES.pop(job_id, None)))
+
+
+async def stop_all(repository: Repository | None = None) -> None:
+    """Cancel the jobs running in this process (those writing to ``repository``, or all) and wait
+    until they have stopped: before the database client closes or the database is dropped, where
+    a job still writing would fail on the closed client or create the dropped database again. A
+    stopped job stays ``in-progress`` until its heartbeat is stale (:func:`is_stale`)."""
+    tasks = [task for job_id, task in list(_TASKS.items()) if repository is None or _REPOSITORIES.get(job_id) is repository]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def cancel(job_id: str) -> None:
@@ -58,7 +71,7 @@ def runs_here(job_id: str) -> bool:
 
 def is_stale(job: dict[str, Any], now: datetime) -> bool:
     heartbeat = job.get("hb")
-    return job.get("status") == "in-progress" and not runs_here(job["_id"]) and (heartbeat is None or _utc(heartbeat) < now - STALE)
+    return job.get("status") == "in-progress" and not runs_here(job["_id"]) and (heartbeat is None or as_utc(heartbeat) < now - STALE)
 
 
 async def _run(repository: Repository, ctx: RequestContext, job_id: str, request: ExportRequest,
@@ -157,7 +170,3 @@ class _Writer:
             "name": name, "count": len(self._lines), "data": b"\n".join(self._lines) + b"\n",
         })
         self._lines, self._size = [], 0
-
-
-def _utc(ts: datetime) -> datetime:
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)

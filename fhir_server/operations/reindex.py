@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 500
 _FIELDS = {"_id": 1, "vid": 1, "raw": 1, **{name: 1 for name in INDEX_FIELDS}}
-_RUNNING: set[asyncio.Task[None]] = set()  # strong references: the loop keeps only weak ones
+_RUNNING: dict[asyncio.Task[None], Any] = {}  # task -> its repository (strong references: the loop keeps only weak ones)
 
 
 async def reindex(backend: Backend, ctx: RequestContext, call: OperationCall) -> FhirResponse:
@@ -86,9 +86,18 @@ async def start(backend: Backend, ctx: RequestContext, types: list[str]) -> dict
     }
     await reindex_store.save_job(backend.repository, job)
     task = asyncio.get_running_loop().create_task(_run(backend, ctx, dict(job)))
-    _RUNNING.add(task)
-    task.add_done_callback(_RUNNING.discard)
+    _RUNNING[task] = backend.repository
+    task.add_done_callback(lambda done: _RUNNING.pop(done, None))
     return job
+
+
+async def stop_all(repository: Any = None) -> None:
+    """Cancel the jobs running in this process (those of ``repository``, or all) and wait until they
+    have recorded that they stopped: before the database client closes or the database is dropped."""
+    tasks = [task for task, owner in list(_RUNNING.items()) if repository is None or owner is repository]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _run(backend: Backend, ctx: RequestContext, job: dict[str, Any]) -> None:
@@ -96,6 +105,10 @@ async def _run(backend: Backend, ctx: RequestContext, job: dict[str, Any]) -> No
         for resource_type in job["types"]:
             await reindex_type(backend, ctx, resource_type, job)
         job["status"] = "completed"
+    except asyncio.CancelledError:  # the server stops: the job must not stay in-progress for ever
+        job.update(status="failed", error="the server stopped while the job ran", finished=reindex_store.now())
+        await asyncio.shield(reindex_store.save_job(backend.repository, job))
+        raise
     except Exception as exc:  # noqa: BLE001 - a failed job reports why instead of vanishing
         log.exception("reindex job %s failed", job["_id"])
         job.update(status="failed", error=str(exc) or type(exc).__name__)
@@ -133,20 +146,25 @@ async def _reindex_doc(backend: Backend, resource_type: str, doc: dict[str, Any]
         return 0
     index = extract_index(orjson.loads(doc["raw"]))
     stored = {name: doc[name] for name in INDEX_FIELDS if name in doc}
-    if _naive(stored) == index:
+    if as_stored(stored) == as_stored(index):
         return 0
     written = await reindex_store.replace_index(backend.repository, resource_type, doc["_id"], doc["vid"], index, INDEX_FIELDS)
     return 1 if written else 0
 
 
-def _naive(value: Any) -> Any:
-    """Stored index values as extraction makes them (MongoDB returns aware UTC datetimes)."""
+def as_stored(value: Any) -> Any:
+    """Index values as a read gives them back, whichever engine and whether just extracted or read:
+    datetimes naive UTC (MongoDB with ``tz_aware=True`` returns aware ones, the embedded engine
+    naive ones) at the millisecond precision BSON stores (extraction makes ``hi`` bounds end at
+    .999999), tuples as lists."""
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+        if value.tzinfo:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.replace(microsecond=value.microsecond // 1000 * 1000)
     if isinstance(value, dict):
-        return {k: _naive(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_naive(v) for v in value]
+        return {k: as_stored(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_stored(v) for v in value]
     return value
 
 

@@ -60,7 +60,7 @@ def _hashable(value: Any) -> bool:
 
 
 class EmbeddedCursor:
-    """The subset of ``AsyncCursor`` the server uses: sort, skip, limit, to_list, async iteration."""
+    """The subset of ``AsyncCursor`` the server uses: sort, skip, limit, allow_disk_use, to_list, async iteration."""
 
     def __init__(self, cursor: mongomock.collection.Cursor) -> None:
         self._cursor = cursor
@@ -75,6 +75,10 @@ class EmbeddedCursor:
 
     def limit(self, limit: int) -> "EmbeddedCursor":
         self._cursor.limit(limit)
+        return self
+
+    def allow_disk_use(self, allow_disk_use: bool) -> "EmbeddedCursor":
+        """MongoDB may spill a large sort to disk; the embedded engine sorts in memory anyway."""
         return self
 
     async def to_list(self, length: int | None = None) -> list[dict]:
@@ -148,9 +152,10 @@ class EmbeddedCollection:
 
     async def replace_one(self, filter: Mapping[str, Any], replacement: Mapping[str, Any], upsert: bool = False, session: Any = None) -> Any:
         if not upsert and self._plain():
-            matched = _replace_fast(self._coll._store, filter, replacement)
-            if matched is not None:
-                return UpdateResult({"n": matched, "nModified": matched, "updatedExisting": bool(matched)}, acknowledged=True)
+            replaced = _replace_fast(self._coll._store, filter, replacement)
+            if replaced is not None:
+                matched, modified = replaced
+                return UpdateResult({"n": matched, "nModified": modified, "updatedExisting": bool(matched)}, acknowledged=True)
         return self._coll.replace_one(filter, replacement, upsert=upsert)
 
     async def update_one(self, filter: Mapping[str, Any], update: Mapping[str, Any], upsert: bool = False, session: Any = None) -> Any:
@@ -181,8 +186,11 @@ class EmbeddedCollection:
 
     async def bulk_write(self, requests: list[Any], ordered: bool = True, session: Any = None) -> Any:
         if requests and self._plain() and all(_fast_replaceable(r) for r in requests):
-            matched = sum(_replace_fast(self._coll._store, r._filter, r._doc) or 0 for r in requests)
-            return BulkWriteResult({"nMatched": matched, "nModified": matched, "nInserted": 0, "nUpserted": 0,
+            matched = modified = 0
+            for request in requests:
+                one, changed = _replace_fast(self._coll._store, request._filter, request._doc) or (0, 0)
+                matched, modified = matched + one, modified + changed
+            return BulkWriteResult({"nMatched": matched, "nModified": modified, "nInserted": 0, "nUpserted": 0,
                                     "nRemoved": 0, "upserted": [], "writeErrors": [], "writeConcernErrors": []}, True)
         bulk = _Bulk(self._coll, ordered=ordered)
         for operation in requests:
@@ -191,6 +199,9 @@ class EmbeddedCollection:
 
     async def create_index(self, keys: Any, session: Any = None, **kwargs: Any) -> str:
         return self._coll.create_index(keys, **kwargs)
+
+    async def create_indexes(self, indexes: list[Any], session: Any = None, **kwargs: Any) -> list[str]:
+        return self._coll.create_indexes(indexes)
 
     async def drop(self, session: Any = None) -> None:
         self._coll.drop()
@@ -252,8 +263,11 @@ def _insert_fast(store: Any, documents: list[Any], stored_documents: list[dict],
             continue
         store[key] = stored
         inserted.append(key)
-    if write_errors:
-        raise BulkWriteError({"writeErrors": write_errors, "nInserted": len(inserted)})
+    if write_errors:  # the details PyMongo's BulkWriteError carries
+        raise BulkWriteError({
+            "writeErrors": write_errors, "writeConcernErrors": [], "nInserted": len(inserted), "nUpserted": 0,
+            "nMatched": 0, "nModified": 0, "nRemoved": 0, "upserted": [],
+        })
     return InsertManyResult(inserted, acknowledged=True)
 
 
@@ -266,21 +280,35 @@ def _single_id(filter: Mapping[str, Any]) -> Any:
     return ids[0] if ids is not None and len(ids) == 1 and _hashable(ids[0]) else None
 
 
-def _replace_fast(store: Any, filter: Mapping[str, Any], replacement: Mapping[str, Any]) -> int | None:
+def _replace_fast(store: Any, filter: Mapping[str, Any], replacement: Mapping[str, Any]) -> tuple[int, int] | None:
     """mongomock's ``replace_one`` for a filter on one ``_id`` (plus plain conditions), without its
-    deep copies; None when the call is not of that simple form (then mongomock does it)."""
+    deep copies: (matched, modified) as MongoDB counts them (a replacement identical to the stored
+    document matches but does not modify); None when the call is not of that simple form (then
+    mongomock does it)."""
     key = _single_id(filter)
     if key is None or replacement.get("_id", key) != key or any(k.startswith("$") for k in replacement):
         return None
     try:
         stored = _stored(dict(replacement, _id=key))
+        query = _stored(dict(filter))  # values as MongoDB compares them: datetimes naive UTC, to the millisecond
     except _Unusual:
         return None
     current = store[key] if key in store else None
-    if current is None or not filter_applies(filter, current):
-        return 0
+    if current is None or not filter_applies(query, current):
+        return 0, 0
+    if _same_document(current, stored):
+        return 1, 0
     store[key] = stored
-    return 1
+    return 1, 1
+
+
+def _same_document(a: Any, b: Any) -> bool:
+    """Equal as BSON documents: the same fields in the same order with the same values."""
+    if type(a) is dict and type(b) is dict:
+        return list(a) == list(b) and all(_same_document(a[k], b[k]) for k in a)
+    if type(a) is list and type(b) is list:
+        return len(a) == len(b) and all(_same_document(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
 
 
 def _no_session(kwargs: dict[str, Any]) -> dict[str, Any]:

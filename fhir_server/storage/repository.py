@@ -27,25 +27,30 @@ completed unit of work the same way.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, DeleteOne, ReplaceOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo import ASCENDING, DESCENDING, DeleteOne, IndexModel, ReplaceOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
 from fhir_server.context import RequestContext
 from fhir_server.storage import locks
 from fhir_server.storage.export_store import ExportStore
 from fhir_server.storage.locks import LockBusy
 
-__all__ = ["Applied", "LockBusy", "NewVersion", "Repository", "StoredVersion", "VersionConflict", "utc_now"]
+__all__ = ["Applied", "LockBusy", "NewVersion", "Repository", "StoredVersion", "VersionConflict", "as_utc", "utc_now"]
 
 HISTORY = "history"
 ORPHAN_SECONDS = 60
 LOCKS = "locks"
+TRANSACTION_ATTEMPTS = 3  # runs of a unit of work whose transaction failed transiently (not a write conflict)
+COMMIT_ATTEMPTS = 5  # commits of a transaction whose outcome the server left unknown
+WRITE_CONFLICT = 112  # MongoDB's WriteConflict: another writer changed a document this transaction writes
+INDEX_CONFLICTS = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict: an index of the same keys or name differs
 _SERVED_FIELDS = {"_id": 1, "vid": 1, "ts": 1, "del": 1, "raw": 1}
 
 
@@ -97,16 +102,18 @@ def utc_now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _as_utc(ts: datetime) -> datetime:
+def as_utc(ts: datetime) -> datetime:
+    """A stored datetime as aware UTC: MongoDB (``tz_aware=True``) returns aware UTC datetimes, the
+    embedded engine naive UTC ones; compare or compute with a stored datetime only through this."""
     return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
 
 
 def _current_version(resource_type: str, doc: dict[str, Any]) -> StoredVersion:
-    return StoredVersion(resource_type, doc["_id"], doc["vid"], _as_utc(doc["ts"]), doc["del"], doc.get("raw"))
+    return StoredVersion(resource_type, doc["_id"], doc["vid"], as_utc(doc["ts"]), doc["del"], doc.get("raw"))
 
 
 def _history_version(doc: dict[str, Any]) -> StoredVersion:
-    return StoredVersion(doc["t"], doc["i"], doc["v"], _as_utc(doc["ts"]), doc["del"], doc.get("raw"), doc.get("m", ""))
+    return StoredVersion(doc["t"], doc["i"], doc["v"], as_utc(doc["ts"]), doc["del"], doc.get("raw"), doc.get("m", ""))
 
 
 def current_document(new: NewVersion) -> dict[str, Any]:
@@ -132,6 +139,20 @@ class Applied:
     previous: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     history_ids: list[str] | None = field(default_factory=list)  # None: not known which were inserted
     touched_current: bool = False
+
+
+async def _commit_again(session: Any, error: PyMongoError) -> None:
+    """Commit again a transaction whose commit ended with ``UnknownTransactionCommitResult``."""
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        await asyncio.sleep(0.05 * attempt)
+        try:
+            await session.commit_transaction()
+            return
+        except PyMongoError as again:
+            if not again.has_error_label("UnknownTransactionCommitResult") or attempt == COMMIT_ATTEMPTS:
+                raise
+            error = again
+    raise error
 
 
 def _by_type(versions: Sequence[NewVersion]) -> dict[str, list[NewVersion]]:
@@ -162,6 +183,7 @@ class Repository(ExportStore):
         self.supports_transactions = supports_transactions
         self._index_keys = [list(keys) for keys in index_keys]
         self._indexed: set[str] = set()
+        self._indexing: dict[str, asyncio.Future[None]] = {}
 
     # -- set-up -----------------------------------------------------------------------------
     async def ensure_indexes(self) -> None:
@@ -173,13 +195,27 @@ class Repository(ExportStore):
         await self.db[LOCKS].create_index([("exp", ASCENDING)], expireAfterSeconds=0)
 
     async def ensure_type_indexes(self, resource_type: str) -> None:
-        """The indexes of one type's current collection: ``(del, ts)`` and the search attribute indexes."""
+        """The indexes of one type's current collection: ``(del, ts)`` and the search attribute indexes.
+
+        Created outside any transaction (MongoDB creates indexes in a transaction only on a new
+        collection, and not in a cross-shard one), once per process and type: concurrent first
+        writes of a type share one ``createIndexes``."""
         if resource_type in self._indexed:
             return
-        collection = self.db[resource_type]
-        await collection.create_index([("del", ASCENDING), ("ts", DESCENDING)])
-        for keys in self._index_keys:
-            await collection.create_index(keys)
+        pending = self._indexing.get(resource_type)
+        if pending is None:
+            pending = self._indexing[resource_type] = asyncio.ensure_future(self._create_type_indexes(resource_type))
+            pending.add_done_callback(lambda _: self._indexing.pop(resource_type, None))
+        await asyncio.shield(pending)
+
+    async def _create_type_indexes(self, resource_type: str) -> None:
+        models = [IndexModel([("del", ASCENDING), ("ts", DESCENDING)])] + [IndexModel(keys) for keys in self._index_keys]
+        try:
+            await self.db[resource_type].create_indexes(models)  # one round trip; a no-op for existing indexes
+        except OperationFailure as error:  # another process creating the collection or the same indexes at once
+            if error.code in INDEX_CONFLICTS:
+                raise
+            await self.db[resource_type].create_indexes(models)
         self._indexed.add(resource_type)
 
     # -- access seam --------------------------------------------------------------------------
@@ -211,8 +247,8 @@ class Repository(ExportStore):
         """Current, non-deleted documents matching ``filter`` (search index fields included on request)."""
         query = self._scoped(ctx, resource_type, {"del": False, **filter})
         cursor = self.db[resource_type].find(query, fields or _SERVED_FIELDS, session=session)
-        if sort:
-            cursor = cursor.sort(list(sort))
+        if sort:  # a sort no index serves may pass MongoDB's 100 MB in-memory limit (before 6.0)
+            cursor = cursor.sort(list(sort)).allow_disk_use(True)
         if skip:
             cursor = cursor.skip(skip)
         if limit:
@@ -246,7 +282,7 @@ class Repository(ExportStore):
             filter["ts"] = window
         history = self.db[HISTORY]
         total = await history.count_documents(filter)
-        cursor = history.find(filter).sort([("ts", DESCENDING), ("v", DESCENDING)]).skip(skip).limit(limit)
+        cursor = history.find(filter).sort([("ts", DESCENDING), ("v", DESCENDING)]).allow_disk_use(True).skip(skip).limit(limit)
         return [_history_version(d) for d in await cursor.to_list(None)], total
 
     # -- writes -------------------------------------------------------------------------------
@@ -321,14 +357,7 @@ class Repository(ExportStore):
         for resource_type in {v.type for v in applied.versions}:
             await self.ensure_type_indexes(resource_type)
         if self.supports_transactions and self.client is not None:
-            try:
-                async with self.client.start_session() as session:
-                    async with await session.start_transaction():
-                        await self._write_all(applied, session)
-            except PyMongoError as error:
-                if error.has_error_label("TransientTransactionError"):  # a write conflict with another transaction
-                    raise VersionConflict("A resource this unit of work writes was changed concurrently") from error
-                raise
+            await self._in_transaction(lambda session: self._write_all(applied, session))
             return applied
         try:
             await self._write_all(applied, None)
@@ -341,11 +370,42 @@ class Repository(ExportStore):
         """Take back a completed :meth:`apply`: restore each replaced document exactly, drop the rest."""
         applied.touched_current = True
         if self.supports_transactions and self.client is not None:
-            async with self.client.start_session() as session:
-                async with await session.start_transaction():
-                    await self._undo(applied, session)
+            await self._in_transaction(lambda session: self._undo(applied, session))
             return
         await self._undo(applied, None)
+
+    async def _in_transaction(self, work: Callable[[Any], Awaitable[None]]) -> None:
+        """Run ``work(session)`` in one session transaction and commit it.
+
+        MongoDB labels the errors after which the whole transaction may simply be run again
+        ``TransientTransactionError`` (a primary stepping down, a lock or snapshot timeout, the
+        server having aborted the transaction) and a commit whose outcome it does not know
+        ``UnknownTransactionCommitResult`` (https://www.mongodb.com/docs/manual/core/transactions-in-applications/).
+        A write conflict with another writer (also transient) is this server's VersionConflict, as
+        a lost race is on a deployment without transactions; other transient failures run ``work``
+        again, at most TRANSACTION_ATTEMPTS times (``work`` re-reads what it guards on, so a
+        change made meanwhile still ends in a VersionConflict); an unknown commit is committed
+        again (committing is idempotent) until its outcome is known.
+        """
+        async with self.client.start_session() as session:
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    async with await session.start_transaction():
+                        await work(session)
+                    return
+                except PyMongoError as error:
+                    if error.has_error_label("UnknownTransactionCommitResult"):
+                        await _commit_again(session, error)
+                        return
+                    if not error.has_error_label("TransientTransactionError"):
+                        raise
+                    if getattr(error, "code", None) == WRITE_CONFLICT:
+                        raise VersionConflict("A resource this unit of work writes was changed concurrently") from error
+                    if attempt >= TRANSACTION_ATTEMPTS:
+                        raise
+                await asyncio.sleep(0.01 * attempt)
 
     async def _write_all(self, applied: Applied, session: Any) -> None:
         versions = applied.versions
@@ -397,10 +457,11 @@ class Repository(ExportStore):
                 requests: list[Any] = []
                 for v in group:
                     previous = applied.previous.get((v.type, v.id))
+                    ours = {"_id": v.id, "vid": v.vid, "ts": v.ts}  # this unit's document, not one that was there
                     if not v.expected_vid:
-                        requests.append(DeleteOne({"_id": v.id, "vid": v.vid}))
+                        requests.append(DeleteOne(ours))
                     elif previous is not None:
-                        requests.append(ReplaceOne({"_id": v.id, "vid": v.vid}, previous))
+                        requests.append(ReplaceOne(ours, previous))
                 if requests:
                     await self.db[resource_type].bulk_write(requests, ordered=False, session=session)
         history = self.db[HISTORY]

@@ -13,7 +13,7 @@ from typing import Any
 
 from pymongo import ASCENDING
 
-from fhir_server.storage.repository import Repository, utc_now
+from fhir_server.storage.repository import Repository, as_utc, utc_now
 
 SEARCHES = "searches"
 
@@ -41,7 +41,7 @@ async def save_snapshot(
 async def load_snapshot(repository: Repository, key: str) -> tuple[str, list[tuple[str, str]], int] | None:
     """The query, ordered (type, id) results and total stored under ``key``, or None once expired."""
     document = await repository.db[SEARCHES].find_one({"_id": key})
-    if document is None or document["exp"].replace(tzinfo=None) <= utc_now().replace(tzinfo=None):
+    if document is None or as_utc(document["exp"]) <= utc_now():  # the TTL monitor deletes it only later
         return None
     refs = [tuple(ref.split("/", 1)) for ref in document["refs"]]
     return document["q"], refs, document.get("n", len(refs))  # type: ignore[return-value]
