@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fhir_server.api.http import handle
 from fhir_server.config import Settings
 from fhir_server.interactions.backend import Backend
+from fhir_server.operations import export_job, reindex
 from fhir_server.interactions.search_parameter_sync import load_custom
 from fhir_server.search.index_keys import INDEX_KEYS
 from fhir_server.storage.embedded import open_embedded
@@ -31,6 +32,12 @@ async def open_repository(settings: Settings) -> tuple[Repository, object | None
 
     client, database, transactions = await open_mongo(settings.mongodb_uri or "", settings.database)
     return Repository(database, INDEX_KEYS, supports_transactions=transactions, client=client), client
+
+
+async def stop_background_jobs(repository: Repository) -> None:
+    """Cancel and await this process's ``$export`` and ``$reindex`` tasks (before the store closes)."""
+    await export_job.stop_all(repository)
+    await reindex.stop_all(repository)
 
 
 def settle_heap() -> None:
@@ -74,6 +81,7 @@ def create_app(
         try:
             yield
         finally:
+            await stop_background_jobs(repo)
             if client is not None:
                 await client.close()
 

@@ -19,7 +19,7 @@ import pytest
 
 from fhir_server.config import Settings
 from fhir_server.interactions import search_parameter_sync
-from fhir_server.main import create_app
+from fhir_server.main import create_app, stop_background_jobs
 from fhir_server.spec.official_package import package_dir
 
 BASE = "http://test/fhir"
@@ -45,6 +45,7 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
         yield application
         if MONGODB_URI:
             repository = application.state.backend.repository
+            await stop_background_jobs(repository)
             await repository.client.drop_database(settings.database)
 
 

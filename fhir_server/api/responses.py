@@ -5,7 +5,7 @@ http://hl7.org/fhir/R4/http.html#ops (Prefer), #versioning (ETag), #read (condit
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 import orjson
@@ -76,4 +76,6 @@ def _not_modified_since(header: str, ts: datetime) -> bool:
         since = parsedate_to_datetime(header)
     except (TypeError, ValueError):
         return False
+    if since.tzinfo is None:  # "-0000" in RFC 5322 means UTC with no claim about local time
+        since = since.replace(tzinfo=timezone.utc)
     return ts.replace(microsecond=0) <= since

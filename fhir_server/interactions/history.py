@@ -27,7 +27,7 @@ def _instant_param(name: str, value: str) -> datetime:
         parsed = date_parser.isoparse(value)
     except ValueError:
         raise errors.bad_request(f"{name} must be a FHIR instant, got {value!r}", name) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def _count(value: str | None, default: int, maximum: int) -> int:

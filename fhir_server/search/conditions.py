@@ -91,8 +91,13 @@ def prefixed(cond: Cond, prefix: str) -> Cond:
     return out
 
 
+def regex_literal(text: str) -> str:
+    """``text`` as a regex matching it literally, on both engines (MongoDB refuses a raw NUL)."""
+    return re.escape(text).replace("\x00", "\\x00")
+
+
 def starts_with(text: str) -> dict:
-    return {"$regex": "^" + re.escape(text)}
+    return {"$regex": "^" + regex_literal(text)}
 
 
 # --- string ---------------------------------------------------------------------------------------
@@ -100,7 +105,7 @@ def string_cond(value: m.StringValue, modifier: str | None) -> Cond:
     if modifier == "exact":
         return {"x": value.text}
     if modifier == "contains":
-        return {"v": {"$regex": re.escape(fold(value.text))}}
+        return {"v": {"$regex": regex_literal(fold(value.text))}}
     return {"v": starts_with(fold(value.text))}
 
 

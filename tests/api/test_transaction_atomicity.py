@@ -256,6 +256,7 @@ class FakeTransaction:
         self.log.append("abort" if exc_type else "commit")
 
 
+@pytest.mark.skipif(bool(MONGODB_URI), reason="fake sessions need the embedded engine; tests/storage/test_mongo_contract.py covers the real ones")
 async def test_with_transactions_the_unit_of_work_runs_in_a_session_transaction(fresh):
     _, repository = fresh
     log: list[str] = []
@@ -271,6 +272,7 @@ async def test_with_transactions_the_unit_of_work_runs_in_a_session_transaction(
     assert log == ["session", "start", "commit", "end", "session", "start", "abort", "end"]
 
 
+@pytest.mark.skipif(bool(MONGODB_URI), reason="fake sessions need the embedded engine; tests/storage/test_mongo_contract.py covers the real ones")
 async def test_a_write_conflict_between_mongodb_transactions_is_a_version_conflict(fresh, monkeypatch):
     from pymongo.errors import OperationFailure
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import httpx
 
-from fhir_server.interactions.search_parameter_sync import load_custom
-from fhir_server.main import create_app
+from fhir_server.main import create_app, stop_background_jobs
 from tests.conftest import BASE, MONGODB_URI, test_settings
 
 LOINC = "http://loinc.org"
@@ -27,12 +26,15 @@ async def serving(resources: list[dict[str, Any]], **settings: Any) -> AsyncIter
     config = test_settings(**settings)
     application = create_app(config)
     async with application.router.lifespan_context(application):
-        await load_custom(application.state.backend)  # what the lifespan does once it is wired (idempotent)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url=BASE) as http:
-            await put_all(http, resources)
-            yield http
-        if MONGODB_URI:
-            await application.state.backend.repository.client.drop_database(config.database)
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url=BASE) as http:
+                await put_all(http, resources)
+                yield http
+        finally:
+            if MONGODB_URI:
+                repository = application.state.backend.repository
+                await stop_background_jobs(repository)
+                await repository.client.drop_database(config.database)
 
 
 async def put_all(client: httpx.AsyncClient, resources: list[dict[str, Any]]) -> None:

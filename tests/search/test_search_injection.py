@@ -71,3 +71,13 @@ def test_any_query_is_a_plan_or_a_400_and_keys_stay_ours(params):
         body = pattern.removeprefix("^")
         # an escaped literal: every regex metacharacter is preceded by a backslash
         assert re.fullmatch(r"(\\.|[^\\.^$*+?{}\[\]|()])*", body), pattern
+
+
+def test_a_nul_in_a_string_value_becomes_an_escape_both_engines_accept():
+    import re as regex
+
+    from fhir_server.search.conditions import regex_literal, starts_with
+
+    assert starts_with("a\x00b") == {"$regex": "^a\\x00b"}
+    assert "\x00" not in regex_literal("a\x00b")
+    assert regex.match(starts_with("a\x00b")["$regex"], "a\x00bc")
