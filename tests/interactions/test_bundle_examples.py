@@ -16,6 +16,7 @@ import pytest
 
 from fhir_server.interactions.messages import FhirResponse
 from fhir_server.operations.registry import OPERATIONS, Operation, register
+from fhir_server.seed import references
 from tests.api.test_bundles import send
 from tests.conftest import BASE
 
@@ -105,16 +106,6 @@ def synthea_bundles(count: int) -> list[tuple[str, bytes]]:
         return [(m.name, archive.extractfile(m).read()) for m in members]  # type: ignore[union-attr]
 
 
-def references(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str):
-                yield value
-            else:
-                yield from references(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from references(item)
 
 
 async def test_synthea_bundles_load_and_every_reference_resolves(client):
