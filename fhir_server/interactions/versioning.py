@@ -6,8 +6,8 @@ and lastUpdated on every write; the stored bytes are the client's JSON with that
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
+import os
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -17,17 +17,34 @@ from fhir_server.storage.repository import NewVersion, StoredVersion, utc_now
 
 
 def new_id() -> str:
-    """A server-assigned logical id (http://hl7.org/fhir/R4/resource.html#id)."""
-    return str(uuid.uuid4())
+    """A server-assigned logical id (http://hl7.org/fhir/R4/resource.html#id): a random UUID.
+
+    The same as ``str(uuid.uuid4())`` (RFC 9562 version 4: 122 random bits from ``os.urandom``,
+    version and variant bits set, lower-case), without the ``uuid.UUID`` object around it.
+    """
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # variant RFC 4122
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def instant(ts: datetime) -> str:
     """``ts`` as a FHIR instant with millisecond precision, in UTC."""
+    if ts.tzinfo is timezone.utc and type(ts) is datetime and ts.year >= 1000:  # the usual case, in C
+        return ts.isoformat(timespec="milliseconds")
     return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}+00:00"
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def http_date(ts: datetime) -> str:
     """``ts`` as an HTTP-date for Last-Modified (RFC 9110 §5.6.7)."""
+    if type(ts) is datetime and ts.year >= 1000:  # what strftime gives in the C locale, without it
+        return (f"{_DAYS[ts.weekday()]}, {ts.day:02d} {_MONTHS[ts.month - 1]} {ts.year} "
+                f"{ts.hour:02d}:{ts.minute:02d}:{ts.second:02d} GMT")
     return ts.strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 

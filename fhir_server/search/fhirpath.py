@@ -63,16 +63,25 @@ class CompileResult(NamedTuple):
     fallback: bool  # True when (part of) the expression is evaluated by fhirpathpy
 
 
+StepKey = tuple
+"""One compiled step as data: ``("field", name)``, ``("index", name, i)``, ``("as", type)``,
+``("resolve", type)``, ``("where", name, literal)`` or ``("exists_not_false",)`` (an aggregate:
+it also runs on an empty input). :func:`make_step` turns a key into its function; equal keys make
+equal steps, so paths of several parameters can share their common prefixes (see
+:mod:`fhir_server.search.index_plan`)."""
+AGGREGATES = frozenset({("exists_not_false",)})
+
+
 def compile_expression(expression: str, resource_type: str | None) -> CompileResult:
     """Compile ``expression``; ``resource_type`` None means a relative (component) expression."""
     extractors, fallback = [], False
     for part in split_union(expression):
-        steps = _compile_part(part, resource_type)
-        if steps is None:
-            extractors.append(_fhirpathpy(part, resource_type is None))
+        keys = compile_part(part, resource_type)
+        if keys is None:
+            extractors.append(fhirpathpy_extractor(part, resource_type is None))
             fallback = True
         else:
-            extractors.append(_chain(steps))
+            extractors.append(_chain(keys))
     if len(extractors) == 1:
         return CompileResult(extractors[0], fallback)
 
@@ -93,25 +102,23 @@ def _exists_not_false(nodes: list[Node]) -> list[Node]:
     return [(any(n[0] is not False for n in nodes), "boolean")]
 
 
-def _compile_part(part: str, resource_type: str | None) -> list[_Step] | None:
+def compile_part(part: str, resource_type: str | None) -> tuple[StepKey, ...] | None:
+    """The step keys of one union member, or None when only fhirpathpy can evaluate it."""
     special = _EXISTS_NOT_FALSE.match(part)
     if special:
         path = _compile_path(special["path"], resource_type)
-        if path is None:
-            return None
-        collect = _collect(path)
-        return [lambda nodes: _exists_not_false(collect(nodes))]
+        return None if path is None else (*path, ("exists_not_false",))
     wrapped = _AS_WRAPPED.match(part)
     if wrapped:
         head = _compile_path(wrapped["path"], resource_type)
-        tail = _compile_steps(wrapped["rest"]) if wrapped["rest"] else []
+        tail = _compile_steps(wrapped["rest"]) if wrapped["rest"] else ()
         if head is None or tail is None:
             return None
-        return [*head, _as_step(wrapped["type"]), *tail]
+        return (*head, ("as", wrapped["type"]), *tail)
     return _compile_path(part, resource_type)
 
 
-def _compile_path(path: str, resource_type: str | None) -> list[_Step] | None:
+def _compile_path(path: str, resource_type: str | None) -> tuple[StepKey, ...] | None:
     root = re.match(_IDENT, path)
     if root is None:
         return None
@@ -122,31 +129,53 @@ def _compile_path(path: str, resource_type: str | None) -> list[_Step] | None:
     return _compile_steps("." + path)
 
 
-def _compile_steps(text: str) -> list[_Step] | None:
-    steps: list[_Step] = []
+def _compile_steps(text: str) -> tuple[StepKey, ...] | None:
+    keys: list[StepKey] = []
     pos = 0
     while pos < len(text):
         for kind, pattern in _STEP_PATTERNS:
             found = pattern.match(text, pos)
             if found:
-                steps.append(_make_step(kind, found.groups()))
+                keys.append(_step_key(kind, found.groups()))
                 pos = found.end()
                 break
         else:
             return None
-    return steps
+    return tuple(keys)
 
 
-def _make_step(kind: str, groups: tuple[str, ...]) -> _Step:
-    if kind == "field":
-        return _field_step(groups[0])
+def _step_key(kind: str, groups: tuple[str, ...]) -> StepKey:
     if kind == "index":
-        return _index_step(groups[0], int(groups[1]))
+        return ("index", groups[0], int(groups[1]))
+    if kind == "where_eq":
+        return ("where", groups[0], groups[1])
+    return (kind, groups[0])
+
+
+def make_step(key: StepKey) -> _Step:
+    """The function of one step key (see :data:`StepKey`)."""
+    kind = key[0]
+    if kind == "field":
+        return _field_step(key[1])
+    if kind == "index":
+        return _index_step(key[1], key[2])
     if kind == "as":
-        return _as_step(groups[0])
+        return _as_step(key[1])
     if kind == "resolve":
-        return _resolve_step(groups[0])
-    return _where_eq_step(groups[0], groups[1])
+        return _resolve_step(key[1])
+    if kind == "where":
+        return _where_eq_step(key[1], key[2])
+    return _exists_not_false
+
+
+def is_choice_element(name: str) -> bool:
+    """Whether ``name`` is a choice element somewhere in R4 (``value`` of ``value[x]``)."""
+    return name in choice_elements()
+
+
+def children(value: Any, name: str, is_choice: bool) -> list[Node]:
+    """The nodes of field ``name`` of ``value`` (its ``name[x]`` variants when a choice)."""
+    return _children(value, name, is_choice, _DEFAULT_SUFFIXES)
 
 
 def _children(value: Any, name: str, is_choice: bool, suffixes: frozenset[str]) -> list[Node]:
@@ -159,7 +188,16 @@ def _children(value: Any, name: str, is_choice: bool, suffixes: frozenset[str]) 
         return [(found, None)]
     if not is_choice:
         return []
-    out = []
+    if suffixes is _DEFAULT_SUFFIXES:  # the variants present, found by one set intersection in C
+        variants = _VARIANTS.get(name) or _variants(name)
+        hits = value.keys() & variants.keys()
+        if not hits:
+            return []
+        if len(hits) == 1:
+            key = hits.pop()
+            v, typ = value[key], variants[key]
+            return [(x, typ) for x in v] if isinstance(v, list) else [(v, typ)]
+    out = []  # several variants (invalid JSON, but indexed as found): in the object's key order
     cut = len(name)
     for key, v in value.items():
         if len(key) > cut and key.startswith(name):
@@ -171,6 +209,15 @@ def _children(value: Any, name: str, is_choice: bool, suffixes: frozenset[str]) 
                 else:
                     out.append((v, typ))
     return out
+
+
+_VARIANTS: dict[str, dict[str, str]] = {}
+
+
+def _variants(name: str) -> dict[str, str]:
+    """``{"valueQuantity": "Quantity", "valueString": "string", ...}`` for choice element ``name``."""
+    found = _VARIANTS[name] = {name + suffix: _PRIMITIVE_NAMES.get(suffix, suffix) for suffix in _DEFAULT_SUFFIXES}
+    return found
 
 
 def _field_step(name: str) -> _Step:
@@ -202,10 +249,17 @@ def _index_step(name: str, index: int) -> _Step:
     return step
 
 
-def _as_step(type_name: str) -> _Step:
+def as_types(type_name: str) -> frozenset[str]:
+    """The node types ``as(type_name)`` / ``ofType(type_name)`` keeps (a node of unknown type is
+    kept too, and takes ``type_name``)."""
     wanted = {type_name, type_name[:1].lower() + type_name[1:]}
     if type_name == "Quantity":
         wanted |= QUANTITY_TYPES
+    return frozenset(wanted)
+
+
+def _as_step(type_name: str) -> _Step:
+    wanted = as_types(type_name)
 
     def step(nodes: list[Node]) -> list[Node]:
         return [n if n[1] else (n[0], type_name) for n in nodes if n[1] is None or n[1] in wanted]
@@ -257,7 +311,13 @@ def _collect(steps: list[_Step]) -> _Step:
     return step
 
 
-def _chain(steps: list[_Step]) -> Extractor:
+def _chain(keys: tuple[StepKey, ...]) -> Extractor:
+    if keys and keys[-1] in AGGREGATES:  # the path's result, even empty, goes to the aggregate
+        collect, aggregate = _collect([make_step(k) for k in keys[:-1]]), make_step(keys[-1])
+        steps: list[_Step] = [lambda nodes: aggregate(collect(nodes))]
+    else:
+        steps = [make_step(k) for k in keys]
+
     def extract(value: Any) -> list[Node]:
         nodes = [(value, None)]
         for step in steps:
@@ -280,7 +340,7 @@ def _chain(steps: list[_Step]) -> Extractor:
     return extract
 
 
-def _fhirpathpy(part: str, relative: bool) -> Extractor:
+def fhirpathpy_extractor(part: str, relative: bool) -> Extractor:
     """Evaluate ``part`` with fhirpathpy; a failure (e.g. ``resolve()``) yields nothing."""
     from fhirpathpy import compile as fp_compile
     from fhirpathpy.models import models

@@ -22,31 +22,18 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from fhir_server.search import index_values as iv
 from fhir_server.search.fhirpath import Extractor, Node, compile_expression
 from fhir_server.search.index_keys import INDEX_KEYS  # noqa: F401  (re-exported)
-from fhir_server.search.normalize import DT_MIN, NUM_MAX, NUM_MIN
+from fhir_server.search.index_plan import (  # noqa: F401  (FIELD_OF_TYPE re-exported)
+    CONVERTERS, FIELD_OF_TYPE, SORT_KEY, TypePlan, reference_param_entries, converter_of, sort_values,
+)
 from fhir_server.spec import search_parameters as registry
 from fhir_server.spec.search_parameters import SearchParam
 
 FIELDS = ("_str", "_tok", "_ref", "_dt", "_num", "_qty", "_uri", "_cmp")
-FIELD_OF_TYPE = {
-    "string": "_str", "token": "_tok", "reference": "_ref", "date": "_dt", "number": "_num",
-    "quantity": "_qty", "uri": "_uri", "composite": "_cmp", "special": "_geo",
-}  # fmt: skip
-_CONVERTERS: dict[str, Callable[[Node], list[dict]]] = {
-    "string": iv.string_entries,
-    "token": iv.token_entries,
-    "date": iv.date_entries,
-    "number": iv.number_entries,
-    "quantity": iv.quantity_entries,
-    "uri": iv.uri_entries,
-    "reference": lambda node: iv.reference_entries(node)[0],
-}
-_SORT_KEY = {"string": "v", "token": "c", "date": "lo", "number": "lo", "quantity": "lo", "uri": "v", "reference": "r"}
 INDEX_FIELDS = (*FIELDS, "_sort", "_sortd", "_geo")
 """Every top-level document field :func:`extract_index` may set (what ``$reindex`` rewrites)."""
 _NOT_INDEXED = frozenset({"_id", "_lastUpdated"})  # answered from the document _id and ts
@@ -60,8 +47,8 @@ class _Compiled:
         self.code = param.code
         self.kind = param.type
         self.field = FIELD_OF_TYPE[param.type]
-        self.convert = iv.phonetic_entries if param.url in iv.PHONETIC_URLS else _CONVERTERS.get(param.type)
-        self.sort_key = _SORT_KEY.get(param.type)
+        self.convert = converter_of(param)
+        self.sort_key = SORT_KEY.get(param.type)
         base = param.base if param.base not in ("Resource", "DomainResource") else "Resource"
         result = compile_expression(param.expression or "", base)
         self.extract: Extractor = result.extract
@@ -74,7 +61,12 @@ class _Compiled:
 
 
 _cache: dict[str, tuple[int, list[_Compiled]]] = {}
+_plans: dict[str, tuple[int, TypePlan]] = {}
 _lock = threading.Lock()
+
+
+def _indexed(resource_type: str) -> list[SearchParam]:
+    return [p for code, p in registry.params_for(resource_type).items() if p.indexed and code not in _NOT_INDEXED]
 
 
 def compiled_params(resource_type: str) -> list[_Compiled]:
@@ -84,13 +76,21 @@ def compiled_params(resource_type: str) -> list[_Compiled]:
     if hit is not None and hit[0] == version:
         return hit[1]
     with _lock:
-        params = [
-            _Compiled(p)
-            for code, p in registry.params_for(resource_type).items()
-            if p.indexed and code not in _NOT_INDEXED
-        ]
+        params = [_Compiled(p) for p in _indexed(resource_type)]
         _cache[resource_type] = (version, params)
     return params
+
+
+def type_plan(resource_type: str) -> TypePlan:
+    """The extraction plan of a type (:mod:`.index_plan`), rebuilt when the registry changes."""
+    version = registry.version()
+    hit = _plans.get(resource_type)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    with _lock:
+        plan = TypePlan(resource_type, _indexed(resource_type))
+        _plans[resource_type] = (version, plan)
+    return plan
 
 
 def fallback_expressions(resource_type: str) -> list[tuple[str, str]]:
@@ -99,7 +99,19 @@ def fallback_expressions(resource_type: str) -> list[tuple[str, str]]:
 
 
 def extract_index(resource: dict) -> dict[str, Any]:
-    """The index fields of ``resource`` (only non-empty ones are returned)."""
+    """The index fields of ``resource`` (only non-empty ones are returned).
+
+    Runs the type's :class:`~fhir_server.search.index_plan.TypePlan`: shared paths are walked
+    once and shared conversions made once; the result equals :func:`extract_index_plain`.
+    """
+    return type_plan(resource.get("resourceType", "")).extract(resource)
+
+
+def extract_index_plain(resource: dict) -> dict[str, Any]:
+    """The straightforward extractor: each parameter's compiled expression on its own.
+
+    The reference :func:`extract_index` is tested against (same values, same order).
+    """
     out: dict[str, Any] = {}
     sort: dict[str, Any] = {}
     sort_desc: dict[str, Any] = {}
@@ -109,7 +121,7 @@ def extract_index(resource: dict) -> dict[str, Any]:
             continue
         kind, code = comp.kind, comp.code
         if kind == "reference":
-            entries = _references(code, nodes, out)
+            entries = reference_param_entries(code, nodes, out)
         elif kind == "composite":
             entries = _composites(comp, nodes)
         elif kind == "special":
@@ -135,46 +147,15 @@ def extract_index(resource: dict) -> dict[str, Any]:
             out[field] = entries
         key = comp.sort_key
         if key:
-            _sort_values(code, key, entries, sort, sort_desc)
+            sort_values(code, key, entries, sort, sort_desc)
     if sort:
         out["_sort"] = sort
         out["_sortd"] = sort_desc
     return out
 
 
-def _sort_values(code: str, key: str, entries: list[dict], low: dict[str, Any], high: dict[str, Any]) -> None:
-    """The smallest and largest value of ``key`` among ``entries``: ``_sort=code`` orders by the
-    smallest, ``_sort=-code`` by the largest (http://hl7.org/fhir/R4/search.html#sort).
-    Infinite bounds of open ranges are skipped."""
-    smallest = largest = None
-    for e in entries:
-        v = e.get(key)
-        if v is None or v in (NUM_MIN, NUM_MAX, DT_MIN):
-            continue
-        if smallest is None or v < smallest:
-            smallest = v
-        if largest is None or v > largest:
-            largest = v
-    if smallest is not None:
-        low[code] = smallest
-        high[code] = largest
-
-
-def _references(code: str, nodes: list[Node], out: dict) -> list[dict]:
-    entries = []
-    for node in nodes:
-        refs, toks = iv.reference_entries(node)
-        for body in refs:
-            body["p"] = code
-            entries.append(body)
-        for body in toks:
-            body["p"] = code
-            out.setdefault("_tok", []).append(body)
-    return entries
-
-
 def _component_values(kind: str, nodes: list[Node]) -> list[dict]:
-    convert = _CONVERTERS.get(kind)
+    convert = CONVERTERS.get(kind)
     if convert is None:
         return []
     values = [body for node in nodes for body in convert(node)]

@@ -27,6 +27,7 @@ _HUMAN_NAME_KEYS = ("family", "given", "prefix", "suffix", "text")
 _ADDRESS_KEYS = ("line", "city", "district", "state", "postalCode", "country", "text")
 _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
 _STRING_KEYS = {"HumanName": _HUMAN_NAME_KEYS, "Address": _ADDRESS_KEYS}
+_TEXT_ONLY = frozenset({"text", "id", "extension"})  # a CodeableConcept with only text (and id/extension)
 
 
 # --- string ---------------------------------------------------------------------------------------
@@ -54,12 +55,17 @@ def strings(node: Node) -> list[str]:
         if isinstance(val, str):
             out.append(val)
         elif isinstance(val, list):
-            out.extend(x for x in val if isinstance(x, str))
+            for x in val:
+                if isinstance(x, str):
+                    out.append(x)
     return out
 
 
 def string_entries(node: Node) -> list[dict]:
-    return [{"v": fold(s), "x": s} for s in strings(node)]
+    out = []
+    for s in strings(node):
+        out.append({"v": fold(s), "x": s})
+    return out
 
 
 PHONETIC_URLS = frozenset(
@@ -98,8 +104,12 @@ def token_entries(node: Node) -> list[dict]:
     if not isinstance(v, dict):
         num = number_value(v)
         return [] if num is None else [{"s": None, "c": str(v), "t": None}]
-    if typ == "CodeableConcept" or "coding" in v or (typ is None and set(v) <= {"text", "id", "extension"} and "text" in v):
-        out = [e for e in map(_coding, v.get("coding") or ()) if e is not None]
+    if typ == "CodeableConcept" or "coding" in v or (typ is None and "text" in v and v.keys() <= _TEXT_ONLY):
+        out = []
+        for c in v.get("coding") or ():
+            e = _coding(c)
+            if e is not None:
+                out.append(e)
         text = v.get("text")
         if isinstance(text, str):
             out.append({"s": None, "c": None, "t": fold(text)})
@@ -117,14 +127,17 @@ def _identifier_or_contact(v: dict, typ: str | None) -> list[dict]:
     contact = typ == "ContactPoint" or (typ != "Identifier" and system in _CONTACT_SYSTEMS and "type" not in v)
     if contact:
         return [{"s": system, "c": value, "t": None}]
-    itype = v.get("type") if isinstance(v.get("type"), dict) else {}
+    itype = v.get("type")
+    if not isinstance(itype, dict):
+        return [{"s": system, "c": value, "t": None}]
     text = itype.get("text")
-    base = {"s": system, "c": value, "t": fold(text) if isinstance(text, str) else None}
-    codings = [c for c in itype.get("coding") or () if isinstance(c, dict) and c.get("code")]
-    if not codings:
-        return [base]
-    # one entry per type coding so ``:of-type`` matches type and value on the same entry
-    return [{**base, "ys": c.get("system"), "yc": c.get("code")} for c in codings]
+    folded = fold(text) if isinstance(text, str) else None
+    out = []
+    for c in itype.get("coding") or ():
+        if isinstance(c, dict) and c.get("code"):
+            # one entry per type coding so ``:of-type`` matches type and value on the same entry
+            out.append({"s": system, "c": value, "t": folded, "ys": c.get("system"), "yc": c.get("code")})
+    return out or [{"s": system, "c": value, "t": folded}]
 
 
 # --- reference ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fhir_server.errors import Issue
 from fhir_server.spec.structures import ValueSet
-from fhir_server.validation.issues import add
+from fhir_server.validation.issues import Path, add, text
 from fhir_server.validation.primitives import shown
 
 _LISTED = 12  # list the allowed codes in diagnostics up to this many
@@ -35,19 +35,20 @@ def check_code(code: str, key: str, vs: ValueSet, path: str, issues: list[Issue]
         )
 
 
-def check_coded(value: dict, key: str, type_name: str, vs: ValueSet, path: str, issues: list[Issue]) -> None:
-    """A structurally checked ``Coding`` / ``CodeableConcept`` ``key`` bound to ``vs``."""
+def check_coded(value: dict, key: str, type_name: str, vs: ValueSet, path: Path, issues: list[Issue]) -> None:
+    """A structurally checked ``Coding`` / ``CodeableConcept`` ``key`` bound to ``vs`` (at ``path``)."""
     if type_name == "Coding":
-        _check_coding(value, key, vs, path, issues)
+        _check_coding(value, key, vs, path, None, issues)
         return
     codings = value.get("coding")
     if type(codings) is list:
         for i, coding in enumerate(codings):
             if type(coding) is dict:
-                _check_coding(coding, key, vs, f"{path}.coding[{i}]", issues)
+                _check_coding(coding, key, vs, path, i, issues)
 
 
-def _check_coding(coding: dict, key: str, vs: ValueSet, path: str, issues: list[Issue]) -> None:
+def _check_coding(coding: dict, key: str, vs: ValueSet, path: Path, index: int | None, issues: list[Issue]) -> None:
+    """One Coding, at ``path`` or (``index`` given) at ``path.coding[index]``."""
     system = coding.get("system")
     if type(system) is not str:
         return
@@ -56,10 +57,11 @@ def _check_coding(coding: dict, key: str, vs: ValueSet, path: str, issues: list[
         return
     code = coding.get("code")
     if type(code) is str and code not in allowed:
+        where = text(path) if index is None else f"{text(path)}.coding[{index}]"
         add(
             issues,
             "value",
             f"Element '{key}' has code {shown(code)} from {system}, which is not in the required value set "
             f"{vs.url}{_allowed(allowed)}.",
-            f"{path}.code",
+            f"{where}.code",
         )

@@ -8,6 +8,20 @@ from fhir_server.errors import Issue
 
 MAX_ISSUES = 50
 
+Path = str | tuple
+"""Where an element is: a string (``Patient``), or ``(parent, key)`` / ``(parent, key, index)``
+built in its place by the walker, so a valid element costs a tuple, not a formatted string."""
+
+
+def text(path: Path) -> str:
+    """``path`` spelled out: ``((("Patient", "name", 0), "given", 1)`` is ``Patient.name[0].given[1]``."""
+    parts: list[str] = []
+    while type(path) is tuple:
+        parts.append(f".{path[1]}[{path[2]}]" if len(path) == 3 else f".{path[1]}")
+        path = path[0]
+    parts.append(path)
+    return "".join(reversed(parts))
+
 
 class TooManyIssues(Exception):
     """Raised by :func:`add` once :data:`MAX_ISSUES` are collected: the walk stops there."""

@@ -165,14 +165,20 @@ def _check_uri(value: Any, type_name: str) -> Result:
 
 
 def check_uri(value: Any) -> Result:
+    if type(value) is str and value and value.isprintable() and " " not in value:
+        return None  # the usual case without a second call; the rest as :func:`_check_uri`
     return _check_uri(value, "uri")
 
 
 def check_url(value: Any) -> Result:
+    if type(value) is str and value and value.isprintable() and " " not in value:
+        return None
     return _check_uri(value, "url")
 
 
 def check_canonical(value: Any) -> Result:
+    if type(value) is str and value and value.isprintable() and " " not in value:
+        return None
     return _check_uri(value, "canonical")
 
 

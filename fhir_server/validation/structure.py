@@ -9,7 +9,8 @@ holds no contained resources (dom-2, http://hl7.org/fhir/R4/references.html#cont
 
 Speed: one tight loop per JSON object over precompiled rows (:mod:`.tables`); valid values take
 the shortest branch, and everything that only matters for a bad value (diagnostics, JSON type
-names) lives in :mod:`.reports`.
+names) lives in :mod:`.reports`. Where the walker is, ``Patient.name[0]``, is kept as a
+:data:`~.issues.Path` (``(parent, key[, index])`` tuples) and spelled out only for an issue.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from fhir_server.errors import Issue
 from fhir_server.spec.structures import structures
 from fhir_server.validation import reports
 from fhir_server.validation.bindings import check_code, check_coded
-from fhir_server.validation.issues import add
-from fhir_server.validation.tables import COMPLEX, PRIMITIVE, STRING, Compiled, compile_tables
+from fhir_server.validation.issues import Path, add, text
+from fhir_server.validation.tables import COMPLEX, PRIMITIVE, STRING, TOKEN, Compiled, compile_tables
 
 # Filled by :func:`load` on first use, so importing this package stays cheap.
 _TABLES: dict[str, Compiled] = {}
@@ -38,23 +39,23 @@ def load() -> None:
         _ELEMENT = _TABLES["Element"]
 
 
-def check_resource(resource: Any, path: str | None, issues: list[Issue], contained: bool = False) -> None:
+def check_resource(resource: Any, path: Path | None, issues: list[Issue], contained: bool = False) -> None:
     """Check one resource; ``path`` is None at the top, else where it sits (``Bundle.entry[0].resource``)."""
     if type(resource) is not dict or not resource:
-        reports.bad_resource(resource, path, issues)
+        reports.bad_resource(resource, text(path) if path else None, issues)
         return
     rtype = resource.get("resourceType")
     table = _TABLES.get(rtype) if type(rtype) is str and rtype in _RESOURCE_TYPES else None
     if table is None:
-        reports.bad_resource_type(rtype, path, issues)
+        reports.bad_resource_type(rtype, text(path) if path else None, issues)
         return
     path = path or rtype
     if contained and "contained" in resource:
-        add(issues, "invalid", "A contained resource must not itself contain resources (dom-2).", f"{path}.contained")
+        add(issues, "invalid", "A contained resource must not itself contain resources (dom-2).", f"{text(path)}.contained")
     walk(resource, table, path, issues)
 
 
-def walk(obj: dict, table: Compiled, path: str, issues: list[Issue]) -> None:
+def walk(obj: dict, table: Compiled, path: Path, issues: list[Issue]) -> None:
     """Check the properties of one non-empty JSON object against ``table``."""
     rows = table.rows
     seen: dict[str, str] | None = None  # choice base -> the variant present
@@ -69,20 +70,23 @@ def walk(obj: dict, table: Compiled, path: str, issues: list[Issue]) -> None:
             continue
         mode, is_array, base, check, vs, sub = row
         if base is not None:
-            seen = _choose(seen, base, key, path, issues)
+            if seen is None:
+                seen = {base: key}
+            else:
+                seen = _choose(seen, base, key, path, issues)
         if is_array:
             if type(value) is not list or not value:
-                reports.not_an_array(key, value, path, issues)
+                reports.not_an_array(key, value, text(path), issues)
             elif mode == COMPLEX:
                 i = 0
                 for item in value:
                     if type(item) is dict and item:
-                        where = f"{path}.{key}[{i}]"
+                        where = (path, key, i)
                         walk(item, sub, where, issues)
                         if vs is not None:
                             check_coded(item, key, sub.name, vs, where, issues)
                     else:
-                        reports.not_an_object(key, item, sub.name, f"{path}.{key}[{i}]", issues, True)
+                        reports.not_an_object(key, item, sub.name, f"{text(path)}.{key}[{i}]", issues, True)
                     i += 1
             elif mode <= PRIMITIVE:
                 _primitive_array(obj, key, value, check, vs, path, issues)
@@ -90,42 +94,45 @@ def walk(obj: dict, table: Compiled, path: str, issues: list[Issue]) -> None:
                 contained = key == "contained"
                 i = 0
                 for item in value:
-                    check_resource(item, f"{path}.{key}[{i}]", issues, contained)
+                    check_resource(item, (path, key, i), issues, contained)
                     i += 1
         elif mode == STRING:
             if type(value) is not str or not value:
-                reports.bad_primitive(key, value, check, f"{path}.{key}", issues)
-        elif mode == PRIMITIVE:
+                reports.bad_primitive(key, value, check, f"{text(path)}.{key}", issues)
+        elif mode == TOKEN and type(value) is str and value and value.isprintable() and " " not in value:
+            if vs is not None and value not in vs.codes:  # valid code / uri; a bound code must be listed
+                check_code(value, key, vs, f"{text(path)}.{key}", issues)
+        elif mode <= PRIMITIVE:
             bad = check(value)
             if bad is not None:
-                reports.bad_primitive(key, value, check, f"{path}.{key}", issues)
-            elif vs is not None:
-                check_code(value, key, vs, f"{path}.{key}", issues)
+                reports.bad_primitive(key, value, check, f"{text(path)}.{key}", issues)
+            elif vs is not None and value not in vs.codes:
+                check_code(value, key, vs, f"{text(path)}.{key}", issues)
         elif mode == COMPLEX:
             if type(value) is dict and value:
-                where = f"{path}.{key}"
+                where = (path, key)
                 walk(value, sub, where, issues)
                 if vs is not None:
                     check_coded(value, key, sub.name, vs, where, issues)
             else:
-                reports.not_an_object(key, value, sub.name, f"{path}.{key}", issues)
+                reports.not_an_object(key, value, sub.name, f"{text(path)}.{key}", issues)
         elif type(value) is list:
-            reports.repeated(key, f"{path}.{key}", issues)
+            reports.repeated(key, f"{text(path)}.{key}", issues)
         else:
-            check_resource(value, f"{path}.{key}", issues)
+            check_resource(value, (path, key), issues)
     if table.required:
         for name in table.required:
             if name not in obj and "_" + name not in obj:
-                reports.missing(name, f"{path}.{name}", issues)
+                reports.missing(name, f"{text(path)}.{name}", issues)
     if table.required_choices:
         for base, _ in table.required_choices:
             if seen is None or base not in seen:
-                reports.missing(f"{base}[x]", f"{path}.{base}[x]", issues)
+                reports.missing(f"{base}[x]", f"{text(path)}.{base}[x]", issues)
     if table.is_extension and (seen is not None and "value" in seen) == ("extension" in obj):
-        reports.extension_value("extension" in obj, path, issues)
+        reports.extension_value("extension" in obj, text(path), issues)
 
 
-def _choose(seen: dict[str, str] | None, base: str, key: str, path: str, issues: list[Issue]) -> dict[str, str]:
+def _choose(seen: dict[str, str] | None, base: str, key: str, path: Path, issues: list[Issue]) -> dict[str, str]:
     """Record that choice ``key`` of ``base[x]`` is present; a second, different variant is an issue."""
     if seen is None:
         return {base: key}
@@ -135,12 +142,12 @@ def _choose(seen: dict[str, str] | None, base: str, key: str, path: str, issues:
             issues,
             "structure",
             f"Element '{key}' conflicts with '{other}': only one {base}[x] choice may be present.",
-            f"{path}.{key}",
+            f"{text(path)}.{key}",
         )
     return seen
 
 
-def _other_key(obj: dict, key: str, value: Any, table: Compiled, path: str, issues: list[Issue]) -> str | None:
+def _other_key(obj: dict, key: str, value: Any, table: Compiled, path: Path, issues: list[Issue]) -> str | None:
     """A key that is not an element: a primitive's ``_name``, ``resourceType`` or unknown.
 
     Returns the primitive element's name when ``key`` is its ``_name`` (so choice groups see it).
@@ -149,7 +156,7 @@ def _other_key(obj: dict, key: str, value: Any, table: Compiled, path: str, issu
         name = key[1:]
         row = table.rows.get(name)
         if row is not None and row[0] <= PRIMITIVE:
-            _primitive_extension(obj, name, value, row[1], path, issues)
+            _primitive_extension(obj, name, value, row[1], text(path), issues)
             return name
     elif key == "resourceType" and table.is_resource:
         return None
@@ -157,11 +164,11 @@ def _other_key(obj: dict, key: str, value: Any, table: Compiled, path: str, issu
         why = "the '_' object of a primitive element may only hold 'id' and 'extension'"
     else:
         why = f"{table.name} has no such element"
-    add(issues, "structure", f"Unknown element '{key}': {why}.", f"{path}.{key}")
+    add(issues, "structure", f"Unknown element '{key}': {why}.", f"{text(path)}.{key}")
     return None
 
 
-def _primitive_array(obj: dict, key: str, values: list, check: Any, vs: Any, path: str, issues: list[Issue]) -> None:
+def _primitive_array(obj: dict, key: str, values: list, check: Any, vs: Any, path: Path, issues: list[Issue]) -> None:
     """A repeating primitive; a null entry needs a non-null entry at the same index of ``_key``."""
     i = 0
     for item in values:
@@ -172,12 +179,12 @@ def _primitive_array(obj: dict, key: str, values: list, check: Any, vs: Any, pat
                     issues,
                     "structure",
                     f"Element '{key}' has null at index {i} without a matching entry in '_{key}'.",
-                    f"{path}.{key}[{i}]",
+                    f"{text(path)}.{key}[{i}]",
                 )
         elif check(item) is not None:
-            reports.bad_primitive(key, item, check, f"{path}.{key}[{i}]", issues, True)
-        elif vs is not None:
-            check_code(item, key, vs, f"{path}.{key}[{i}]", issues)
+            reports.bad_primitive(key, item, check, f"{text(path)}.{key}[{i}]", issues, True)
+        elif vs is not None and item not in vs.codes:
+            check_code(item, key, vs, f"{text(path)}.{key}[{i}]", issues)
         i += 1
 
 

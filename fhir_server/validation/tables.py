@@ -2,9 +2,11 @@
 
 Each row is one tuple ``(mode, is_array, choice_base, check, valueset, table)`` so the walker
 unpacks it in a single step; ``mode`` says which branch handles the value:
-``STRING`` (string / markdown / xhtml: any non-empty JSON string, no call needed),
-``PRIMITIVE`` (``check`` from :mod:`~fhir_server.validation.primitives`), ``COMPLEX``
-(``table`` is the nested :class:`Compiled`) or ``RESOURCE``.
+``STRING`` (string / markdown / xhtml: any non-empty JSON string, no call needed), ``TOKEN``
+(code / uri / url / canonical: a printable string without spaces is valid with no call, anything
+else goes to ``check``), ``PRIMITIVE`` (``check`` from :mod:`~fhir_server.validation.primitives`),
+``COMPLEX`` (``table`` is the nested :class:`Compiled`) or ``RESOURCE``. Modes up to ``PRIMITIVE``
+are the primitive types.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from fhir_server.spec.structures import Table, structures
 from fhir_server.validation.primitives import CHECKERS
 
 STRING = 0
-PRIMITIVE = 1
-COMPLEX = 2
-RESOURCE = 3
+TOKEN = 1
+PRIMITIVE = 2
+COMPLEX = 3
+RESOURCE = 4
 
 _PLAIN_STRINGS = frozenset({"string", "markdown", "xhtml"})
+_TOKENS = frozenset({"code", "uri", "url", "canonical"})  # valid when printable and without spaces
 
 
 class Compiled:
@@ -44,7 +48,10 @@ def compile_tables() -> dict[str, Compiled]:
         rows = compiled[name].rows
         for key, el in table.elements.items():
             if el.kind == SPEC_PRIMITIVE:
-                mode = STRING if el.type in _PLAIN_STRINGS and el.valueset is None else PRIMITIVE
+                if el.type in _PLAIN_STRINGS and el.valueset is None:
+                    mode = STRING
+                else:
+                    mode = TOKEN if el.type in _TOKENS else PRIMITIVE
                 rows[key] = (mode, el.is_array, el.choice_base, CHECKERS[el.type], el.valueset, None)
             elif el.kind == SPEC_COMPLEX:
                 rows[key] = (COMPLEX, el.is_array, el.choice_base, None, el.valueset, compiled[el.type])

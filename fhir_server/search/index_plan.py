@@ -1,0 +1,497 @@
+"""Extraction plans: every search parameter of a resource type, compiled into one shared program.
+
+:func:`fhir_server.search.index.extract_index` must evaluate ~40 FHIRPath expressions per
+resource (http://hl7.org/fhir/R4/search.html); many share their paths. On Observation the eight
+composite parameters each select ``code`` and ``value[x]`` again, ``value-quantity``,
+``combo-value-quantity`` and ``code-value-quantity`` convert the same ``valueQuantity``. A
+:class:`TypePlan` removes that repetition without changing a single entry:
+
+* every path (as the step keys of :func:`~fhir_server.search.fhirpath.compile_part`) becomes a
+  *slot* of one prefix tree, so each prefix (``value``, ``value.as(Quantity)``...) is walked once
+  per resource, parents before children, and choice elements are looked up once per dict;
+* components of composites are paths of the same tree: on the resource itself they read the
+  slots already evaluated, on other elements (``Observation.component``) they are evaluated
+  lazily, once per element and path;
+* a conversion (node → entry bodies) used by several parameters or components is computed once
+  and copied (with its ``p``) for each; one used once is filled in place, as before.
+
+The result equals :func:`fhir_server.search.index.extract_index_plain`, the straightforward
+extractor (one compiled chain per parameter), in values and order: tests compare the two on all
+official examples.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from fhir_server.search import index_values as iv
+from fhir_server.search.fhirpath import (
+    AGGREGATES, Node, StepKey, as_types, children, compile_part, fhirpathpy_extractor, is_choice_element, make_step,
+)
+from fhir_server.search.normalize import DT_MIN, NUM_MAX, NUM_MIN
+from fhir_server.spec.search_parameters import SearchParam, split_union
+
+Convert = Callable[[Node], list[dict]]
+_EMPTY: list[Node] = []  # shared, never mutated
+_NONES = itertools.repeat(None)  # zip(values, _NONES): the nodes of a JSON array, without a Python loop
+_SKIPPED_FOR_SORT = (NUM_MIN, NUM_MAX, DT_MIN)
+
+
+def _reference_bodies(node: Node) -> list[dict]:
+    return iv.reference_entries(node)[0]
+
+
+CONVERTERS: dict[str, Convert] = {
+    "string": iv.string_entries,
+    "token": iv.token_entries,
+    "date": iv.date_entries,
+    "number": iv.number_entries,
+    "quantity": iv.quantity_entries,
+    "uri": iv.uri_entries,
+    "reference": _reference_bodies,
+}
+FIELD_OF_TYPE = {
+    "string": "_str", "token": "_tok", "reference": "_ref", "date": "_dt", "number": "_num",
+    "quantity": "_qty", "uri": "_uri", "composite": "_cmp", "special": "_geo",
+}  # fmt: skip
+SORT_KEY = {"string": "v", "token": "c", "date": "lo", "number": "lo", "quantity": "lo", "uri": "v", "reference": "r"}
+
+
+def converter_of(param: SearchParam) -> Convert | None:
+    """The node → entry bodies function of a (non-composite) parameter."""
+    return iv.phonetic_entries if param.url in iv.PHONETIC_URLS else CONVERTERS.get(param.type)
+
+
+# -- the prefix tree ---------------------------------------------------------------------------------
+FIELD, AS, OTHER = range(3)
+"""Step kinds :meth:`TypePlan.evaluate` handles: ``FIELD`` and ``AS`` on a single node in line."""
+
+
+class _Tree:
+    """Unique paths (tuples of step keys) → slots; a slot's parent always has a smaller number."""
+
+    def __init__(self) -> None:
+        self.slots: dict[tuple, int] = {(): 0}
+        self.parent: list[int] = [0]
+        self.keys: list[StepKey | None] = [None]
+
+    def add(self, keys: tuple) -> int:
+        slot = self.slots.get(keys)
+        if slot is None:
+            parent = self.add(keys[:-1])
+            slot = self.slots[keys] = len(self.parent)
+            self.parent.append(parent)
+            self.keys.append(keys[-1])
+        return slot
+
+    def add_part(self, part: str, relative: bool, resource_type: str | None) -> int:
+        """The slot of one union member; one fhirpathpy cannot compile hangs off the root."""
+        keys = compile_part(part, resource_type)
+        return self.add(keys if keys is not None else (("fhirpathpy", part, relative),))
+
+    def add_expression(self, expression: str, resource_type: str | None) -> tuple[int, ...]:
+        return tuple(self.add_part(part, resource_type is None, resource_type) for part in split_union(expression))
+
+    def depth_first(self) -> list[int]:
+        """The slots in depth-first order (each subtree contiguous, after its root)."""
+        children: list[list[int]] = [[] for _ in self.parent]
+        for slot in range(1, len(self.parent)):
+            children[self.parent[slot]].append(slot)
+        order, stack = [], [0]
+        while stack:
+            slot = stack.pop()
+            order.append(slot)
+            stack.extend(reversed(children[slot]))
+        return order
+
+
+class _Slot:
+    """One slot of a plan, in depth-first order: its step and how many slots its subtree holds."""
+
+    __slots__ = ("parent", "key", "kind", "name", "arg", "step", "aggregate", "skip")
+
+    def __init__(self, parent: int, key: StepKey) -> None:
+        self.parent = parent
+        self.key = key
+        self.aggregate = key in AGGREGATES
+        self.step = _fhirpathpy_step(key) if key[0] == "fhirpathpy" else make_step(key)
+        self.kind, self.name, self.arg = OTHER, None, None
+        if key[0] == "field":
+            self.kind, self.name, self.arg = FIELD, key[1], is_choice_element(key[1])
+        elif key[0] == "as":
+            self.kind, self.name, self.arg = AS, key[1], as_types(key[1])
+        self.skip = 0  # descendants to skip when this slot is empty (0 when one of them is an aggregate)
+
+
+def _descends(slots: list, slot: int, ancestor: int) -> bool:
+    while slot > ancestor:
+        slot = slots[slot].parent
+    return slot == ancestor
+
+
+def _fhirpathpy_step(key: StepKey) -> Callable[[list[Node]], list[Node]]:
+    extract = fhirpathpy_extractor(key[1], key[2])
+    return lambda nodes: [n for node in nodes for n in extract(node[0])]
+
+
+# -- what each parameter reads -------------------------------------------------------------------
+class _Component:
+    """One component of a composite; equal ones (same type and paths) are one object per plan."""
+
+    __slots__ = ("number", "convert", "token", "parts", "memo")
+
+    def __init__(self, number: int, kind: str, parts: tuple[int, ...]) -> None:
+        self.number = number
+        self.convert = CONVERTERS.get(kind)
+        self.token = kind == "token"  # a text-only CodeableConcept cannot match a component's system|code
+        self.parts = parts
+        self.memo: tuple[int | None, ...] = ()
+
+
+OWN, PLAIN, REFERENCE, COMPOSITE, SPECIAL = range(5)
+"""How :meth:`TypePlan.extract` handles a parameter: ``OWN`` is a plain parameter of one path whose
+conversion no other parameter shares (converted in line, ``p`` set in place)."""
+
+
+class _Param:
+    __slots__ = ("code", "kind", "mode", "single", "field", "sort_key", "parts", "convert", "memo", "own",
+                 "components", "keys")
+
+    def __init__(self, param: SearchParam, kind: str, parts: tuple[int, ...]) -> None:
+        self.code = param.code
+        self.kind = kind  # "plain" | "reference" | "composite" | "special"
+        self.field = FIELD_OF_TYPE[param.type]
+        self.sort_key = SORT_KEY.get(param.type)
+        self.parts = parts
+        self.single = parts[0] if len(parts) == 1 else -1  # the one slot, else -1
+        self.mode = {"reference": REFERENCE, "composite": COMPOSITE, "special": SPECIAL}.get(kind, PLAIN)
+        self.convert = converter_of(param)
+        self.memo: tuple[int | None, ...] = ()  # per part: the shared conversion's number, or None
+        self.own: tuple[bool, ...] = ()  # per part: converted for this parameter alone (filled in place)
+        self.components: list[_Component] = []
+        self.keys: tuple[str, ...] = ()  # "c0", "c1"...
+
+
+class TypePlan:
+    """The compiled extraction of one resource type's indexed parameters (in registry order)."""
+
+    def __init__(self, resource_type: str, params: list[SearchParam]) -> None:
+        self.resource_type = resource_type
+        tree = _Tree()
+        self.params: list[_Param] = []
+        components: dict[tuple, _Component] = {}
+        for param in params:
+            base = param.base if param.base not in ("Resource", "DomainResource") else "Resource"
+            parts = tree.add_expression(param.expression or "", base)
+            kind = {"reference": "reference", "composite": "composite", "special": "special"}.get(param.type, "plain")
+            compiled = _Param(param, kind, parts)
+            for comp in param.component:
+                comp_parts = tree.add_expression(comp.expression, None)
+                key = (comp.type, comp_parts)
+                if key not in components:
+                    components[key] = _Component(len(components), comp.type, comp_parts)
+                compiled.components.append(components[key])
+            compiled.keys = tuple(f"c{i}" for i in range(len(compiled.components)))
+            self.params.append(compiled)
+        self.components = list(components.values())
+        self._number_depth_first(tree)
+        self._share_conversions()
+
+    def _number_depth_first(self, tree: _Tree) -> None:
+        """Renumber the slots depth first, so an empty slot's subtree can be skipped in one step."""
+        order = tree.depth_first()
+        new = {old: i for i, old in enumerate(order)}
+        slots: list[_Slot | None] = [None]
+        for old in order[1:]:
+            slots.append(_Slot(new[tree.parent[old]], tree.keys[old]))  # type: ignore[arg-type]
+        for i in range(len(slots) - 1, 0, -1):  # subtree sizes, children before parents
+            slot = slots[i]
+            end = i + 1
+            while end < len(slots) and _descends(slots, end, i):
+                end += 1
+            if not any(slots[j].aggregate for j in range(i + 1, end)):  # type: ignore[union-attr]
+                slot.skip = end - i - 1  # type: ignore[union-attr]
+        for param in self.params:
+            param.parts = tuple(new[s] for s in param.parts)
+            param.single = param.parts[0] if len(param.parts) == 1 else -1
+        for comp in self.components:
+            comp.parts = tuple(new[s] for s in comp.parts)
+        self.slots = slots
+        self.parent = tuple(0 if s is None else s.parent for s in slots)
+        self.step = tuple(None if s is None else s.step for s in slots)
+        self.aggregate = tuple(False if s is None else s.aggregate for s in slots)
+        self.program = tuple(
+            (s.parent, s.kind, s.name, s.arg, s.step, s.aggregate, s.skip) for s in slots[1:]  # type: ignore[union-attr]
+        )
+
+    def _share_conversions(self) -> None:
+        """Number the (converter, slot) pairs read by more than one parameter or root component."""
+        uses: dict[tuple[Any, int], int] = {}
+        for param in self.params:
+            if param.kind == "plain":
+                for slot in param.parts:
+                    uses[(param.convert, slot)] = uses.get((param.convert, slot), 0) + 1
+            elif param.kind == "composite" and 0 in param.parts:
+                for comp in param.components:
+                    if comp.convert is not None:
+                        for slot in comp.parts:
+                            uses[(comp.convert, slot)] = uses.get((comp.convert, slot), 0) + 1
+        numbers: dict[tuple[Any, int], int] = {}
+        for pair, count in uses.items():
+            if count > 1:
+                numbers[pair] = len(numbers)
+        self.shared = len(numbers)
+        for param in self.params:
+            if param.kind == "plain":
+                param.memo = tuple(numbers.get((param.convert, slot)) for slot in param.parts)
+                param.own = tuple(number is None for number in param.memo)
+                if param.single >= 0 and param.own[0]:
+                    param.mode = OWN
+        for comp in self.components:
+            comp.memo = tuple(numbers.get((comp.convert, slot)) for slot in comp.parts)
+        self.rows = tuple(
+            (p.single, p.parts, p.mode, p.code, p.convert, p.field, p.sort_key, p) for p in self.params
+        )  # what :meth:`extract` reads per parameter, unpacked in one step
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def evaluate(self, resource: dict) -> list[list[Node]]:
+        """The nodes of every slot, from the resource, in slot order. A field or type-filter step on
+        one node is done in line; an empty slot's subtree is filled with empties in one step."""
+        vals: list[list[Node]] = [[(resource, None)]]
+        append = vals.append
+        program = iter(self.program)
+        for parent, kind, name, arg, step, aggregate, skip in program:
+            nodes = vals[parent]
+            if not nodes:
+                result = step(nodes) if aggregate else _EMPTY
+            elif kind == FIELD and len(nodes) == 1:
+                value = nodes[0][0]
+                found = value.get(name) if isinstance(value, dict) else None
+                if found is not None:
+                    result = list(zip(found, _NONES)) if isinstance(found, list) else [(found, None)]
+                elif arg:  # a choice element: its name[x] variants
+                    result = children(value, name, True)
+                else:
+                    result = _EMPTY
+            elif kind == AS and len(nodes) == 1:
+                typ = nodes[0][1]
+                if typ is None:
+                    result = [(nodes[0][0], name)]
+                else:
+                    result = nodes if typ in arg else _EMPTY
+            else:
+                result = step(nodes)
+            append(result)
+            if skip and not result:
+                vals.extend(itertools.repeat(_EMPTY, skip))
+                next(itertools.islice(program, skip - 1, None), None)
+        return vals
+
+    def extract(self, resource: dict) -> dict[str, Any]:
+        """The index fields of ``resource`` (see :mod:`fhir_server.search.index`)."""
+        vals = self.evaluate(resource)
+        run: _Run | None = None
+        out: dict[str, Any] = {}
+        sort: dict[str, Any] = {}
+        sort_desc: dict[str, Any] = {}
+        for single, parts, mode, code, convert, field, key, param in self.rows:
+            if single >= 0:
+                nodes = vals[single]
+                if not nodes:
+                    continue
+            else:
+                for slot in parts:
+                    if vals[slot]:
+                        break
+                else:
+                    continue
+            if mode == OWN:
+                entries = []
+                for node in nodes:
+                    for body in convert(node):
+                        body["p"] = code
+                        entries.append(body)
+            elif mode == REFERENCE:
+                entries = reference_param_entries(code, nodes if single >= 0 else _concat(vals, parts), out)
+            else:
+                if run is None:
+                    run = _Run(self, resource, vals)
+                if mode == PLAIN:
+                    entries = run.plain(param)
+                elif mode == COMPOSITE:
+                    entries = run.composites(param)
+                else:
+                    geo = next((g for g in map(iv.geo_value, _concat(vals, parts)) if g), None)
+                    if geo:
+                        out["_geo"] = geo
+                    continue
+            if not entries:
+                continue
+            if field == "_str" and len(entries) > 1:
+                entries = list({(e["v"], e["x"]): e for e in entries}.values())
+            if field in out:
+                out[field].extend(entries)
+            else:
+                out[field] = entries
+            if key:
+                if len(entries) == 1:
+                    v = entries[0].get(key)
+                    if v is not None and (type(v) is str or v not in _SKIPPED_FOR_SORT):
+                        sort[code] = sort_desc[code] = v
+                else:
+                    sort_values(code, key, entries, sort, sort_desc)
+        if sort:
+            out["_sort"] = sort
+            out["_sortd"] = sort_desc
+        return out
+
+
+def _concat(vals: list[list[Node]], parts: tuple[int, ...]) -> list[Node]:
+    out: list[Node] = []
+    for slot in parts:
+        out.extend(vals[slot])
+    return out
+
+
+class _Run:
+    """The state of one :meth:`TypePlan.extract` call: slot values and shared conversions."""
+
+    __slots__ = ("plan", "resource", "vals", "converted", "root", "relative")
+
+    def __init__(self, plan: TypePlan, resource: dict, vals: list[list[Node]]) -> None:
+        self.plan = plan
+        self.resource = resource
+        self.vals = vals
+        self.converted: list[list[dict] | None] = [None] * plan.shared
+        self.root: list[list[dict] | None] = [None] * len(plan.components)  # component values on the resource
+        self.relative: dict[tuple[int, int], Any] = {}  # (id(element), slot or -1 - component) → nodes/values
+
+    def _bodies(self, convert: Convert, slot: int, number: int | None) -> list[dict]:
+        """Pristine (shared) bodies of one slot's nodes; callers copy before adding ``p``."""
+        if number is not None:
+            done = self.converted[number]
+            if done is not None:
+                return done
+        bodies = [body for node in self.vals[slot] for body in convert(node)]
+        if number is not None:
+            self.converted[number] = bodies
+        return bodies
+
+    def plain(self, param: _Param) -> list[dict]:
+        code, convert, vals = param.code, param.convert, self.vals
+        entries: list[dict] = []
+        for slot, number, own in zip(param.parts, param.memo, param.own):
+            if not vals[slot]:
+                continue
+            if own:
+                for node in vals[slot]:
+                    for body in convert(node):  # type: ignore[misc]
+                        body["p"] = code
+                        entries.append(body)
+            else:
+                for body in self._bodies(convert, slot, number):  # type: ignore[arg-type]
+                    entries.append({**body, "p": code})
+        return entries
+
+    # -- composites ------------------------------------------------------------------------------
+    def composites(self, param: _Param) -> list[dict]:
+        entries: list[dict] = []
+        resource, keys, code = self.resource, param.keys, param.code
+        for node in _concat(self.vals, param.parts):
+            value = node[0]
+            per_component = []
+            for comp in param.components:
+                values = self._root_values(comp) if value is resource else self._element_values(comp, value)
+                if not values:
+                    break
+                per_component.append(values)
+            else:
+                if all(len(values) == 1 for values in per_component):
+                    entry: dict[str, Any] = {"p": code}
+                    for key, values in zip(keys, per_component):
+                        entry[key] = values[0]
+                    entries.append(entry)
+                    continue
+                labelled = [[(key, v) for v in values] for key, values in zip(keys, per_component)]
+                for combo in itertools.product(*labelled):
+                    entry = {"p": code}
+                    entry.update(combo)
+                    entries.append(entry)
+        return entries
+
+    def _root_values(self, comp: _Component) -> list[dict]:
+        values = self.root[comp.number]
+        if values is not None:
+            return values
+        convert = comp.convert
+        values = []
+        if convert is not None:
+            for slot, number in zip(comp.parts, comp.memo):
+                if self.vals[slot]:
+                    values.extend(self._bodies(convert, slot, number))
+            if comp.token:
+                values = [v for v in values if v["c"] is not None]
+        self.root[comp.number] = values
+        return values
+
+    def _element_values(self, comp: _Component, value: Any) -> list[dict]:
+        key = (id(value), -1 - comp.number)
+        found = self.relative.get(key)
+        if found is None:
+            convert = comp.convert
+            found = []
+            if convert is not None:
+                for slot in comp.parts:
+                    for node in self._element_nodes(value, slot):
+                        found.extend(convert(node))
+                if comp.token:
+                    found = [v for v in found if v["c"] is not None]
+            self.relative[key] = found
+        return found
+
+    def _element_nodes(self, value: Any, slot: int) -> list[Node]:
+        """The nodes of path ``slot`` evaluated from ``value`` (an element of the resource)."""
+        if slot == 0:
+            return [(value, None)]
+        key = (id(value), slot)
+        found = self.relative.get(key)
+        if found is None:
+            plan = self.plan
+            nodes = self._element_nodes(value, plan.parent[slot])
+            found = plan.step[slot](nodes) if nodes or plan.aggregate[slot] else _EMPTY  # type: ignore[misc]
+            self.relative[key] = found
+        return found
+
+
+def reference_param_entries(code: str, nodes: list[Node], out: dict) -> list[dict]:
+    """``_ref`` entries of a reference parameter; Reference.identifier goes to ``_tok`` at once."""
+    entries = []
+    for node in nodes:
+        refs, toks = iv.reference_entries(node)
+        for body in refs:
+            body["p"] = code
+            entries.append(body)
+        for body in toks:
+            body["p"] = code
+            out.setdefault("_tok", []).append(body)
+    return entries
+
+
+def sort_values(code: str, key: str, entries: list[dict], low: dict[str, Any], high: dict[str, Any]) -> None:
+    """The smallest and largest value of ``key`` among ``entries``: ``_sort=code`` orders by the
+    smallest, ``_sort=-code`` by the largest (http://hl7.org/fhir/R4/search.html#sort).
+    Infinite bounds of open ranges are skipped."""
+    smallest = largest = None
+    for e in entries:
+        v = e.get(key)
+        if v is None or (type(v) is not str and v in _SKIPPED_FOR_SORT):
+            continue
+        if smallest is None or v < smallest:
+            smallest = v
+        if largest is None or v > largest:
+            largest = v
+    if smallest is not None:
+        low[code] = smallest
+        high[code] = largest
