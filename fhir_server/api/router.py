@@ -146,9 +146,7 @@ async def _operation(
 ) -> FhirResponse:
     if request.method not in ("GET", "POST", "DELETE"):
         raise errors.method_not_allowed(f"Operations are invoked with GET or POST, not {request.method}")
-    operation = lookup(name, resource_type, resource_id is not None, "POST" if request.method == "DELETE" else request.method)
-    if request.method == "DELETE" and not operation.extra.get("delete"):
-        raise errors.method_not_allowed(f"${name} is invoked with GET or POST, not DELETE")
+    operation = lookup(name, resource_type, resource_id is not None, request.method)
     call = OperationCall(request, resource_type, resource_id, _operation_parameters(request))
     return await operation.handler(backend, ctx, call)
 

@@ -60,11 +60,14 @@ def register(operation: Operation) -> Operation:
 
 
 def lookup(name: str, resource_type: str | None, instance: bool, method: str) -> Operation:
-    """The operation ``$name`` at this level; 404 if unknown here, 405 for GET on a state-changing one."""
+    """The operation ``$name`` at this level; 404 if unknown here, 405 for a method it does not take
+    (GET on a state-changing operation; DELETE unless it is registered with ``extra["delete"]``)."""
     for operation in OPERATIONS.get(name, []):
         if operation.accepts(resource_type, instance):
             if method == "GET" and operation.affects_state:
                 raise errors.method_not_allowed(f"${name} changes state: invoke it with POST")
+            if method == "DELETE" and not operation.extra.get("delete"):
+                raise errors.method_not_allowed(f"${name} is invoked with GET or POST, not DELETE")
             return operation
     where = "on the system" if resource_type is None else f"on {resource_type}{' instances' if instance else ''}"
     raise errors.not_found(f"Operation ${name} is not supported {where}")
