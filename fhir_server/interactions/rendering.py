@@ -15,13 +15,12 @@ from fhir_server.storage.repository import StoredVersion
 
 def entry_bytes(head: dict[str, Any], raw: bytes | None, tail: dict[str, Any] | None = None) -> bytes:
     """One ``Bundle.entry``: the ``head`` fields, then ``resource`` (if any), then the ``tail`` fields."""
-    parts = [orjson.dumps(head)[:-1]]
+    members = [orjson.dumps(head)[1:-1]] if head else []
     if raw is not None:
-        parts.append(b',"resource":' + raw)
+        members.append(b'"resource":' + raw)
     if tail:
-        parts.append(b"," + orjson.dumps(tail)[1:-1])
-    parts.append(b"}")
-    return b"".join(parts)
+        members.append(orjson.dumps(tail)[1:-1])
+    return b"{" + b",".join(members) + b"}"
 
 
 def bundle_bytes(bundle_type: str, entries: list[bytes], *, total: int | None = None,
