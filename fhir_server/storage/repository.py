@@ -46,6 +46,9 @@ __all__ = ["Applied", "LockBusy", "NewVersion", "Repository", "StoredVersion", "
 
 HISTORY = "history"
 ORPHAN_SECONDS = 60
+# Newest first; versions written in the same millisecond by different resources are ordered by
+# their "Type/id/vid" key, so every history page has one total, repeatable order.
+HISTORY_ORDER = [("ts", DESCENDING), ("v", DESCENDING), ("_id", DESCENDING)]
 LOCKS = "locks"
 TRANSACTION_ATTEMPTS = 3  # runs of a unit of work whose transaction failed transiently (not a write conflict)
 COMMIT_ATTEMPTS = 5  # commits of a transaction whose outcome the server left unknown
@@ -282,7 +285,7 @@ class Repository(ExportStore):
             filter["ts"] = window
         history = self.db[HISTORY]
         total = await history.count_documents(filter)
-        cursor = history.find(filter).sort([("ts", DESCENDING), ("v", DESCENDING)]).allow_disk_use(True).skip(skip).limit(limit)
+        cursor = history.find(filter).sort(HISTORY_ORDER).allow_disk_use(True).skip(skip).limit(limit)
         return [_history_version(d) for d in await cursor.to_list(None)], total
 
     # -- writes -------------------------------------------------------------------------------
