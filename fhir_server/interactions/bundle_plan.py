@@ -103,13 +103,18 @@ class Planner:
         hint = "" if atomic else "; the entries of a batch may not refer to each other: send a transaction"
         self.rewriter = ReferenceRewriter(self.targets, backend.settings.base_url, hint=hint)
 
-    async def each(self, steps: Iterable[Step], action: Callable[[Step], Awaitable[None]]) -> None:
-        """Run ``action`` on every step still alive; a failure raises (atomic) or is recorded."""
+    async def each(self, steps: Iterable[Step], action: Callable[[Step], Awaitable[None] | None]) -> None:
+        """Run ``action`` on every step still alive; a failure raises (atomic) or is recorded.
+
+        ``action`` may return an awaitable (an ``async def``) or None when it had nothing to wait
+        for: a phase that rarely waits then costs no coroutine per entry."""
         for step in steps:
             if step.error is not None:
                 continue
             try:
-                await action(step)
+                waiting = action(step)
+                if waiting is not None:
+                    await waiting
             except errors.FhirError as error:
                 self.fail(step, error)
             except Exception:
@@ -127,19 +132,36 @@ class Planner:
     async def find_targets(self, steps: Iterable[Step]) -> None:
         await self.each(steps, self.find_target)
 
-    async def find_target(self, step: Step) -> None:
+    def find_target(self, step: Step) -> Awaitable[None] | None:
+        """The entry's target; an awaitable when it must be searched for (conditions, ``ifNoneExist``)."""
         entry = step.entry
+        if entry.resource_id is None and (entry.kind != "create" or entry.if_none_exist):
+            return self._search_target(step)
         resource_type = entry.resource_type or ""
         if entry.resource_id is not None:
             step.target = (resource_type, entry.resource_id)
-        elif entry.kind == "delete":
+        else:  # a plain create
+            step.found = None
+            step.target, step.loaded = (resource_type, new_id()), True
+        self._targeted(step)
+        return None
+
+    async def _search_target(self, step: Step) -> None:
+        entry = step.entry
+        resource_type = entry.resource_type or ""
+        if entry.kind == "delete":
             step.matches = await delete_matches(self.backend, self.ctx, resource_type, entry.criteria)
         elif entry.kind == "create":
-            step.found = await self._match(entry, entry.if_none_exist, "ifNoneExist") if entry.if_none_exist else None
+            step.found = await self._match(entry, entry.if_none_exist or [], "ifNoneExist")
             if step.found is None:
                 step.target, step.loaded = (resource_type, new_id()), True
         else:
             await self._find_conditional_target(step, resource_type)
+        self._targeted(step)
+
+    def _targeted(self, step: Step) -> None:
+        """Record what the entry acts on: deletes for later matches, its fullUrl for references."""
+        entry = step.entry
         if entry.kind == "delete":
             self.deleted.update(step.writes)
         identity = step.target or (step.found and (step.found.type, step.found.id))
@@ -178,19 +200,22 @@ class Planner:
     async def rewrite(self, steps: Iterable[Step]) -> None:
         await self.each(steps, self._rewrite)
 
-    async def _rewrite(self, step: Step) -> None:
+    def _rewrite(self, step: Step) -> Awaitable[None] | None:
+        """Rewrite the entry's links in place; its conditional references, if any, are resolved
+        (searched) before the next entry is rewritten: the returned awaitable."""
         entry = step.entry
         if entry.kind in ("delete", "read") or (entry.kind == "create" and step.found is not None):
-            return
+            return None
         self.rewriter.rewrite(entry.resource, entry.full_url)
         if self.rewriter.pending:
-            await self.rewriter.resolve(self.backend, self.ctx)
+            return self.rewriter.resolve(self.backend, self.ctx)
+        return None
 
     # -- 4. versions ---------------------------------------------------------------------------
     async def plan(self, steps: Iterable[Step]) -> None:
         await self.each(steps, self._plan)
 
-    async def _plan(self, step: Step) -> None:
+    def _plan(self, step: Step) -> None:
         entry = step.entry
         resource_type = entry.resource_type or ""
         if entry.kind == "delete":

@@ -78,7 +78,7 @@ def stamp(resource: dict[str, Any], resource_id: str, vid: int, ts: datetime) ->
     meta["versionId"] = str(vid)
     meta["lastUpdated"] = instant(ts)
     stamped = {"resourceType": resource["resourceType"], "id": resource_id, "meta": meta}
-    for key, value in resource.items():
-        if key not in stamped:
-            stamped[key] = value
+    stamped.update(resource)  # the other keys in the resource's order (in C); the first three keep their place ...
+    stamped["id"] = resource_id  # ... and get their values back
+    stamped["meta"] = meta
     return stamped

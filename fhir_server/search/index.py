@@ -26,6 +26,7 @@ from typing import Any
 
 from fhir_server.search import index_values as iv
 from fhir_server.search.fhirpath import Extractor, Node, compile_expression
+from fhir_server.search.index_codegen import Extract, compile_plan
 from fhir_server.search.index_keys import INDEX_KEYS  # noqa: F401  (re-exported)
 from fhir_server.search.index_plan import (  # noqa: F401  (FIELD_OF_TYPE re-exported)
     CONVERTERS, FIELD_OF_TYPE, SORT_KEY, TypePlan, reference_param_entries, converter_of, sort_values,
@@ -61,7 +62,7 @@ class _Compiled:
 
 
 _cache: dict[str, tuple[int, list[_Compiled]]] = {}
-_plans: dict[str, tuple[int, TypePlan]] = {}
+_plans: dict[str, tuple[int, TypePlan, Extract]] = {}
 _lock = threading.Lock()
 
 
@@ -83,14 +84,19 @@ def compiled_params(resource_type: str) -> list[_Compiled]:
 
 def type_plan(resource_type: str) -> TypePlan:
     """The extraction plan of a type (:mod:`.index_plan`), rebuilt when the registry changes."""
+    return _planned(resource_type)[1]
+
+
+def _planned(resource_type: str) -> tuple[int, TypePlan, Extract]:
+    """(registry version, plan, the plan compiled by :mod:`.index_codegen`) of a type."""
     version = registry.version()
     hit = _plans.get(resource_type)
     if hit is not None and hit[0] == version:
-        return hit[1]
+        return hit
     with _lock:
         plan = TypePlan(resource_type, _indexed(resource_type))
-        _plans[resource_type] = (version, plan)
-    return plan
+        hit = _plans[resource_type] = (version, plan, compile_plan(plan, extract_index_plain))
+    return hit
 
 
 def fallback_expressions(resource_type: str) -> list[tuple[str, str]]:
@@ -101,10 +107,11 @@ def fallback_expressions(resource_type: str) -> list[tuple[str, str]]:
 def extract_index(resource: dict) -> dict[str, Any]:
     """The index fields of ``resource`` (only non-empty ones are returned).
 
-    Runs the type's :class:`~fhir_server.search.index_plan.TypePlan`: shared paths are walked
-    once and shared conversions made once; the result equals :func:`extract_index_plain`.
+    Runs the type's :class:`~fhir_server.search.index_plan.TypePlan` compiled to a function
+    (:mod:`.index_codegen`): shared paths are walked once, shared conversions made once; the
+    result equals :func:`extract_index_plain`.
     """
-    return type_plan(resource.get("resourceType", "")).extract(resource)
+    return _planned(resource.get("resourceType", ""))[2](resource)
 
 
 def extract_index_plain(resource: dict) -> dict[str, Any]:

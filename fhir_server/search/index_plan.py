@@ -15,9 +15,11 @@ composite parameters each select ``code`` and ``value[x]`` again, ``value-quanti
 * a conversion (node → entry bodies) used by several parameters or components is computed once
   and copied (with its ``p``) for each; one used once is filled in place, as before.
 
-The result equals :func:`fhir_server.search.index.extract_index_plain`, the straightforward
-extractor (one compiled chain per parameter), in values and order: tests compare the two on all
-official examples.
+:mod:`fhir_server.search.index_codegen` turns a plan into one Python function; :class:`Run`
+holds what that function delegates: shared conversions, composites, paths below elements. The
+result equals :func:`fhir_server.search.index.extract_index_plain`, the straightforward extractor
+(one compiled chain per parameter), in values and order: tests compare the two on all official
+examples.
 """
 
 from __future__ import annotations
@@ -28,15 +30,14 @@ from typing import Any
 
 from fhir_server.search import index_values as iv
 from fhir_server.search.fhirpath import (
-    AGGREGATES, Node, StepKey, as_types, children, compile_part, fhirpathpy_extractor, is_choice_element, make_step,
+    AGGREGATES, Node, StepKey, as_types, compile_part, fhirpathpy_extractor, is_choice_element, make_step,
 )
 from fhir_server.search.normalize import DT_MIN, NUM_MAX, NUM_MIN
 from fhir_server.spec.search_parameters import SearchParam, split_union
 
 Convert = Callable[[Node], list[dict]]
 _EMPTY: list[Node] = []  # shared, never mutated
-_NONES = itertools.repeat(None)  # zip(values, _NONES): the nodes of a JSON array, without a Python loop
-_SKIPPED_FOR_SORT = (NUM_MIN, NUM_MAX, DT_MIN)
+SKIPPED_FOR_SORT = (NUM_MIN, NUM_MAX, DT_MIN)
 
 
 def _reference_bodies(node: Node) -> list[dict]:
@@ -66,7 +67,7 @@ def converter_of(param: SearchParam) -> Convert | None:
 
 # -- the prefix tree ---------------------------------------------------------------------------------
 FIELD, AS, OTHER = range(3)
-"""Step kinds :meth:`TypePlan.evaluate` handles: ``FIELD`` and ``AS`` on a single node in line."""
+"""Step kinds: the generated code does ``FIELD`` and ``AS`` steps on a single node in line."""
 
 
 class _Tree:
@@ -108,9 +109,9 @@ class _Tree:
 
 
 class _Slot:
-    """One slot of a plan, in depth-first order: its step and how many slots its subtree holds."""
+    """One slot of a plan (numbered depth first): its parent slot and its step."""
 
-    __slots__ = ("parent", "key", "kind", "name", "arg", "step", "aggregate", "skip")
+    __slots__ = ("parent", "key", "kind", "name", "arg", "step", "aggregate")
 
     def __init__(self, parent: int, key: StepKey) -> None:
         self.parent = parent
@@ -122,13 +123,6 @@ class _Slot:
             self.kind, self.name, self.arg = FIELD, key[1], is_choice_element(key[1])
         elif key[0] == "as":
             self.kind, self.name, self.arg = AS, key[1], as_types(key[1])
-        self.skip = 0  # descendants to skip when this slot is empty (0 when one of them is an aggregate)
-
-
-def _descends(slots: list, slot: int, ancestor: int) -> bool:
-    while slot > ancestor:
-        slot = slots[slot].parent
-    return slot == ancestor
 
 
 def _fhirpathpy_step(key: StepKey) -> Callable[[list[Node]], list[Node]]:
@@ -151,8 +145,9 @@ class _Component:
 
 
 OWN, PLAIN, REFERENCE, COMPOSITE, SPECIAL = range(5)
-"""How :meth:`TypePlan.extract` handles a parameter: ``OWN`` is a plain parameter of one path whose
-conversion no other parameter shares (converted in line, ``p`` set in place)."""
+"""How a parameter is extracted: ``OWN`` is a plain parameter of one path whose conversion no
+other parameter shares (converted in line, ``p`` set in place); ``PLAIN`` ones go through
+:meth:`Run.plain`, composites through :meth:`Run.composites`."""
 
 
 class _Param:
@@ -200,19 +195,12 @@ class TypePlan:
         self._share_conversions()
 
     def _number_depth_first(self, tree: _Tree) -> None:
-        """Renumber the slots depth first, so an empty slot's subtree can be skipped in one step."""
+        """Renumber the slots depth first (each subtree after its root), as the generated code reads them."""
         order = tree.depth_first()
         new = {old: i for i, old in enumerate(order)}
         slots: list[_Slot | None] = [None]
         for old in order[1:]:
             slots.append(_Slot(new[tree.parent[old]], tree.keys[old]))  # type: ignore[arg-type]
-        for i in range(len(slots) - 1, 0, -1):  # subtree sizes, children before parents
-            slot = slots[i]
-            end = i + 1
-            while end < len(slots) and _descends(slots, end, i):
-                end += 1
-            if not any(slots[j].aggregate for j in range(i + 1, end)):  # type: ignore[union-attr]
-                slot.skip = end - i - 1  # type: ignore[union-attr]
         for param in self.params:
             param.parts = tuple(new[s] for s in param.parts)
             param.single = param.parts[0] if len(param.parts) == 1 else -1
@@ -222,9 +210,6 @@ class TypePlan:
         self.parent = tuple(0 if s is None else s.parent for s in slots)
         self.step = tuple(None if s is None else s.step for s in slots)
         self.aggregate = tuple(False if s is None else s.aggregate for s in slots)
-        self.program = tuple(
-            (s.parent, s.kind, s.name, s.arg, s.step, s.aggregate, s.skip) for s in slots[1:]  # type: ignore[union-attr]
-        )
 
     def _share_conversions(self) -> None:
         """Number the (converter, slot) pairs read by more than one parameter or root component."""
@@ -251,101 +236,6 @@ class TypePlan:
                     param.mode = OWN
         for comp in self.components:
             comp.memo = tuple(numbers.get((comp.convert, slot)) for slot in comp.parts)
-        self.rows = tuple(
-            (p.single, p.parts, p.mode, p.code, p.convert, p.field, p.sort_key, p) for p in self.params
-        )  # what :meth:`extract` reads per parameter, unpacked in one step
-
-    # -- evaluation ------------------------------------------------------------------------------
-    def evaluate(self, resource: dict) -> list[list[Node]]:
-        """The nodes of every slot, from the resource, in slot order. A field or type-filter step on
-        one node is done in line; an empty slot's subtree is filled with empties in one step."""
-        vals: list[list[Node]] = [[(resource, None)]]
-        append = vals.append
-        program = iter(self.program)
-        for parent, kind, name, arg, step, aggregate, skip in program:
-            nodes = vals[parent]
-            if not nodes:
-                result = step(nodes) if aggregate else _EMPTY
-            elif kind == FIELD and len(nodes) == 1:
-                value = nodes[0][0]
-                found = value.get(name) if isinstance(value, dict) else None
-                if found is not None:
-                    result = list(zip(found, _NONES)) if isinstance(found, list) else [(found, None)]
-                elif arg:  # a choice element: its name[x] variants
-                    result = children(value, name, True)
-                else:
-                    result = _EMPTY
-            elif kind == AS and len(nodes) == 1:
-                typ = nodes[0][1]
-                if typ is None:
-                    result = [(nodes[0][0], name)]
-                else:
-                    result = nodes if typ in arg else _EMPTY
-            else:
-                result = step(nodes)
-            append(result)
-            if skip and not result:
-                vals.extend(itertools.repeat(_EMPTY, skip))
-                next(itertools.islice(program, skip - 1, None), None)
-        return vals
-
-    def extract(self, resource: dict) -> dict[str, Any]:
-        """The index fields of ``resource`` (see :mod:`fhir_server.search.index`)."""
-        vals = self.evaluate(resource)
-        run: _Run | None = None
-        out: dict[str, Any] = {}
-        sort: dict[str, Any] = {}
-        sort_desc: dict[str, Any] = {}
-        for single, parts, mode, code, convert, field, key, param in self.rows:
-            if single >= 0:
-                nodes = vals[single]
-                if not nodes:
-                    continue
-            else:
-                for slot in parts:
-                    if vals[slot]:
-                        break
-                else:
-                    continue
-            if mode == OWN:
-                entries = []
-                for node in nodes:
-                    for body in convert(node):
-                        body["p"] = code
-                        entries.append(body)
-            elif mode == REFERENCE:
-                entries = reference_param_entries(code, nodes if single >= 0 else _concat(vals, parts), out)
-            else:
-                if run is None:
-                    run = _Run(self, resource, vals)
-                if mode == PLAIN:
-                    entries = run.plain(param)
-                elif mode == COMPOSITE:
-                    entries = run.composites(param)
-                else:
-                    geo = next((g for g in map(iv.geo_value, _concat(vals, parts)) if g), None)
-                    if geo:
-                        out["_geo"] = geo
-                    continue
-            if not entries:
-                continue
-            if field == "_str" and len(entries) > 1:
-                entries = list({(e["v"], e["x"]): e for e in entries}.values())
-            if field in out:
-                out[field].extend(entries)
-            else:
-                out[field] = entries
-            if key:
-                if len(entries) == 1:
-                    v = entries[0].get(key)
-                    if v is not None and (type(v) is str or v not in _SKIPPED_FOR_SORT):
-                        sort[code] = sort_desc[code] = v
-                else:
-                    sort_values(code, key, entries, sort, sort_desc)
-        if sort:
-            out["_sort"] = sort
-            out["_sortd"] = sort_desc
-        return out
 
 
 def _concat(vals: list[list[Node]], parts: tuple[int, ...]) -> list[Node]:
@@ -355,8 +245,8 @@ def _concat(vals: list[list[Node]], parts: tuple[int, ...]) -> list[Node]:
     return out
 
 
-class _Run:
-    """The state of one :meth:`TypePlan.extract` call: slot values and shared conversions."""
+class Run:
+    """The state of one extraction: slot values and shared conversions."""
 
     __slots__ = ("plan", "resource", "vals", "converted", "root", "relative")
 
@@ -396,14 +286,15 @@ class _Run:
         return entries
 
     # -- composites ------------------------------------------------------------------------------
-    def composites(self, param: _Param) -> list[dict]:
+    def composites(self, param: _Param, nodes: list[Node] | None = None) -> list[dict]:
+        """The entries of a composite for its ``nodes`` (by default, all it selects)."""
         entries: list[dict] = []
         resource, keys, code = self.resource, param.keys, param.code
-        for node in _concat(self.vals, param.parts):
+        for node in _concat(self.vals, param.parts) if nodes is None else nodes:
             value = node[0]
             per_component = []
             for comp in param.components:
-                values = self._root_values(comp) if value is resource else self._element_values(comp, value)
+                values = self.root_values(comp) if value is resource else self._element_values(comp, value)
                 if not values:
                     break
                 per_component.append(values)
@@ -414,14 +305,11 @@ class _Run:
                         entry[key] = values[0]
                     entries.append(entry)
                     continue
-                labelled = [[(key, v) for v in values] for key, values in zip(keys, per_component)]
-                for combo in itertools.product(*labelled):
-                    entry = {"p": code}
-                    entry.update(combo)
-                    entries.append(entry)
+                entries.extend(combinations(code, keys, per_component))
         return entries
 
-    def _root_values(self, comp: _Component) -> list[dict]:
+    def root_values(self, comp: _Component) -> list[dict]:
+        """The values of a component on the resource itself (once per extraction)."""
         values = self.root[comp.number]
         if values is not None:
             return values
@@ -465,6 +353,17 @@ class _Run:
         return found
 
 
+def combinations(code: str, keys: tuple[str, ...], per_component: list[list[dict]]) -> list[dict]:
+    """A composite's entries for one element: every combination of its components' values."""
+    labelled = [[(key, v) for v in values] for key, values in zip(keys, per_component)]
+    entries = []
+    for combo in itertools.product(*labelled):
+        entry: dict[str, Any] = {"p": code}
+        entry.update(combo)
+        entries.append(entry)
+    return entries
+
+
 def reference_param_entries(code: str, nodes: list[Node], out: dict) -> list[dict]:
     """``_ref`` entries of a reference parameter; Reference.identifier goes to ``_tok`` at once."""
     entries = []
@@ -486,7 +385,7 @@ def sort_values(code: str, key: str, entries: list[dict], low: dict[str, Any], h
     smallest = largest = None
     for e in entries:
         v = e.get(key)
-        if v is None or (type(v) is not str and v in _SKIPPED_FOR_SORT):
+        if v is None or (type(v) is not str and v in SKIPPED_FOR_SORT):
             continue
         if smallest is None or v < smallest:
             smallest = v
