@@ -125,9 +125,10 @@ class EmbeddedCollection:
             except (_Unusual, KeyError, TypeError):
                 pass  # left to mongomock, which assigns missing ids and checks every value
             else:
-                if stored["_id"] in self._coll._store:
+                existing = _documents_of(self._coll._store)
+                if stored["_id"] in existing:
                     raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
-                self._coll._store[stored["_id"]] = stored
+                existing[stored["_id"]] = stored
                 return InsertOneResult(stored["_id"], acknowledged=True)
         return self._coll.insert_one(document)
 
@@ -225,24 +226,34 @@ class _Unusual(Exception):
     """A value the fast insert path does not handle (left to mongomock)."""
 
 
+_ATOMIC = frozenset({str, int, float, bool, type(None), bytes})
+"""Value types stored as they are (immutable, so shared rather than copied)."""
+
+
 def _stored(value: Any) -> Any:
     """A copy of ``value`` as MongoDB stores it (naive UTC datetimes, millisecond precision).
 
     The same as mongomock's ``patch_datetime_awareness_in_document`` for the types our documents
-    hold, several times faster; anything else raises :class:`_Unusual`.
+    hold, several times faster (atomic members are taken as they are, without a call each);
+    anything else raises :class:`_Unusual`.
     """
     kind = type(value)
     if kind is dict:
-        return {k if type(k) is str else _unusual(): _stored(v) for k, v in value.items()}
+        out = {}
+        for key, member in value.items():
+            if type(key) is not str:
+                raise _Unusual
+            out[key] = member if type(member) in _ATOMIC else _stored(member)
+        return out
     if kind is list or kind is tuple:
-        return [_stored(v) for v in value]
-    if kind is str or kind is int or kind is float or kind is bool or value is None or kind is bytes:
+        return [member if type(member) in _ATOMIC else _stored(member) for member in value]
+    if kind in _ATOMIC:
         return value
     if kind is datetime:
         if value.tzinfo is not None:
             value = (value - value.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
         return value.replace(microsecond=value.microsecond // 1000 * 1000)
-    return _unusual()
+    raise _Unusual
 
 
 def _unusual() -> Any:
@@ -254,14 +265,15 @@ def _insert_fast(store: Any, documents: list[Any], stored_documents: list[dict],
     collection with no unique index but ``_id``, without its slow per-value checks."""
     inserted: list[Any] = []
     write_errors: list[dict[str, Any]] = []
+    existing = _documents_of(store)
     for index, (document, stored) in enumerate(zip(documents, stored_documents)):
         key = stored["_id"]
-        if key in store:
+        if key in existing:
             write_errors.append({"index": index, "code": 11000, "errmsg": "E11000 Duplicate Key Error", "op": document})
             if ordered:
                 break
             continue
-        store[key] = stored
+        existing[key] = stored
         inserted.append(key)
     if write_errors:  # the details PyMongo's BulkWriteError carries
         raise BulkWriteError({
@@ -269,6 +281,14 @@ def _insert_fast(store: Any, documents: list[Any], stored_documents: list[dict],
             "nMatched": 0, "nModified": 0, "nRemoved": 0, "upserted": [],
         })
     return InsertManyResult(inserted, acknowledged=True)
+
+
+def _documents_of(store: Any) -> dict[Any, dict]:
+    """The ``_id`` → document dict of a mongomock collection store, its expired TTL documents
+    removed first. The fast paths use it directly: the store's reader/writer lock guards against
+    other threads, and the embedded engine is only used from the event loop's thread."""
+    store._remove_expired_documents()
+    return store._documents
 
 
 def _fast_replaceable(request: Any) -> bool:
@@ -293,12 +313,13 @@ def _replace_fast(store: Any, filter: Mapping[str, Any], replacement: Mapping[st
         query = _stored(dict(filter))  # values as MongoDB compares them: datetimes naive UTC, to the millisecond
     except _Unusual:
         return None
-    current = store[key] if key in store else None
+    documents = _documents_of(store)
+    current = documents.get(key)
     if current is None or not filter_applies(query, current):
         return 0, 0
     if _same_document(current, stored):
         return 1, 0
-    store[key] = stored
+    documents[key] = stored
     return 1, 1
 
 
