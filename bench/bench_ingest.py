@@ -41,7 +41,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -222,38 +222,40 @@ async def cpu_split(bundles: Bundles) -> dict[str, Any]:
 
 
 async def chunked(bundles: Bundles, size: int, limit: int | None) -> dict[str, Any]:
-    """Transactions of ``size`` entries, sent in order; later chunks refer to what earlier ones created."""
+    """Transactions of ``size`` entries, in-process (see :func:`post_chunks`)."""
     import httpx
 
-    times: list[float] = []
-    resources = 0
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    sent_wall = 0.0
     async with fresh_app() as (app, info):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE, timeout=600) as client:
-            for _, raw, _ in bundles:
-                assigned: dict[str, str] = {}
-                for entries in chunks_of(orjson.loads(raw), size):
-                    if limit is not None and len(times) >= limit:
-                        break
-                    body = chunk_body(entries, assigned)
-                    start = time.perf_counter()
-                    answer = await client.post("/", content=body, headers=HEADERS)
-                    elapsed = time.perf_counter() - start
-                    if answer.status_code != 200:
-                        raise SystemExit(f"{size}-entry transaction answered {answer.status_code}: {answer.text[:1000]}")
-                    times.append(elapsed * 1000)
-                    sent_wall += elapsed
-                    resources += len(entries)
-                    for entry, reply in zip(entries, orjson.loads(answer.content)["entry"]):
-                        location = reply["response"]["location"]
-                        assigned[entry["fullUrl"]] = "/".join(location.split("/")[-4:-2])
+            result = await post_chunks(client, bundles, size, limit)
+    return {**result, "store_info": info}
+
+
+async def post_chunks(client: Any, bundles: Bundles, size: int, limit: int | None) -> dict[str, Any]:
+    """Transactions of ``size`` entries, sent in order, one at a time; later chunks refer to what
+    earlier ones created (rewritten client side, untimed). Latency is per transaction."""
+    times: list[float] = []
+    resources = 0
+    for _, raw, _ in bundles:
+        assigned: dict[str, str] = {}
+        for entries in chunks_of(orjson.loads(raw), size):
+            if limit is not None and len(times) >= limit:
+                break
+            body = chunk_body(entries, assigned)
+            start = time.perf_counter()
+            answer = await client.post("/", content=body, headers=HEADERS)
+            elapsed = time.perf_counter() - start
+            if answer.status_code != 200:
+                raise SystemExit(f"{size}-entry transaction answered {answer.status_code}: {answer.text[:1000]}")
+            times.append(elapsed * 1000)
+            resources += len(entries)
+            for entry, reply in zip(entries, orjson.loads(answer.content)["entry"]):
+                location = reply["response"]["location"]
+                assigned[entry["fullUrl"]] = "/".join(location.split("/")[-4:-2])
     ordered = sorted(times)
     return {"chunk": size, "transactions": len(times), "resources": resources,
             "p50_ms": percentile(ordered, 0.50), "p95_ms": percentile(ordered, 0.95), "max_ms": ordered[-1] if ordered else None,
-            "resources_per_s": resources / sent_wall if sent_wall else None,
-            "cpu_s_total_incl_client_prep": time.process_time() - cpu0, "wall_s_total_incl_client_prep": time.perf_counter() - wall0,
-            "store_info": info}
+            "resources_per_s": resources / (sum(times) / 1000) if times else None}
 
 
 async def profiled(bundles: Bundles) -> str:
@@ -272,27 +274,50 @@ async def profiled(bundles: Bundles) -> str:
     return out.getvalue()
 
 
-def over_http(bundles: Bundles, concurrency: int) -> dict[str, Any]:
-    """The whole Bundles over loopback HTTP to a served process, ``concurrency`` in flight at once
-    (``fhir-server load``'s default is 4), with the server process's CPU per resource."""
+@contextlib.contextmanager
+def served() -> Iterator[tuple[str, int]]:
+    """A served process (``uvicorn fhir_server.main:app_from_env --factory``, 1 worker) on a fresh
+    store: (base URL, pid)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "FHIR_SEED_ON_START"}
-    env["FHIR_BASE_URL"] = f"http://127.0.0.1:{port}/fhir"
+    env["FHIR_BASE_URL"] = base = f"http://127.0.0.1:{port}/fhir"
     database = None
     if env.get("FHIR_MONGODB_URI"):
         database = env["FHIR_MONGODB_DATABASE"] = f"fhir_bench_{uuid.uuid4().hex[:10]}"
     proc = start_uvicorn("fhir_server.main:app_from_env", port, factory=True, env=env)
     try:
-        wait_ready(f"http://127.0.0.1:{port}/fhir/metadata", proc)
-        cpu0 = cpu_seconds(proc.pid)
-        result = asyncio.run(_post_concurrently(f"http://127.0.0.1:{port}/fhir", bundles, concurrency))
-        result["server_cpu_us_per_resource"] = (cpu_seconds(proc.pid) - cpu0) / result["resources"] * 1e6
+        wait_ready(f"{base}/metadata", proc)
+        yield base, proc.pid
     finally:
         stop(proc)
         if database:
             from pymongo import MongoClient
 
             MongoClient(env["FHIR_MONGODB_URI"]).drop_database(database)
+
+
+def over_http(bundles: Bundles, concurrency: int) -> dict[str, Any]:
+    """The whole Bundles over loopback HTTP, ``concurrency`` in flight at once (``fhir-server
+    load``'s default is 4), with the server process's CPU per resource."""
+    with served() as (base, pid):
+        cpu0 = cpu_seconds(pid)
+        result = asyncio.run(_post_concurrently(base, bundles, concurrency))
+        result["server_cpu_us_per_resource"] = (cpu_seconds(pid) - cpu0) / result["resources"] * 1e6
+    return result
+
+
+def chunked_over_http(bundles: Bundles, size: int, limit: int | None) -> dict[str, Any]:
+    """Transactions of ``size`` entries over loopback HTTP, one at a time (see :func:`post_chunks`)."""
+    import httpx
+
+    async def run(base: str) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=base, timeout=600) as client:
+            return await post_chunks(client, bundles, size, limit)
+
+    with served() as (base, pid):
+        cpu0 = cpu_seconds(pid)
+        result = asyncio.run(run(base))
+        result["server_cpu_us_per_resource"] = (cpu_seconds(pid) - cpu0) / result["resources"] * 1e6
     return result
 
 
@@ -323,17 +348,36 @@ async def _post_concurrently(base: str, bundles: Bundles, concurrency: int) -> d
             "max_ms": ordered[-1]}
 
 
+def targets(results: dict[str, Any]) -> dict[str, Any]:
+    """The issue's targets, judged on the HTTP passes when they ran (the rate: the most Bundles
+    in flight), else on the in-process ones."""
+    rate = max(results["http"], key=lambda r: r["concurrency"]) if results.get("http") else results["whole"]
+    latency = results.get("http_chunked") or results["chunked"]
+    where = "over HTTP" if results.get("http") else "in-process"
+    return {
+        "resources_per_s": {"target": f">= {TARGET_RPS:,}", "measured": round(rate["resources_per_s"]), "judged": where,
+                            "met": rate["resources_per_s"] >= TARGET_RPS},
+        "transaction_100_p50_ms": {"target": f"<= {TARGET_P50_MS:g}", "measured": round(latency["p50_ms"], 1), "judged": where,
+                                   "met": latency["p50_ms"] <= TARGET_P50_MS},
+    }
+
+
 # -- report --------------------------------------------------------------------------------------------
 def report(results: dict[str, Any]) -> str:
-    lines = ["| pass | transactions | resources | resources/s | p50 ms | p95 ms | max ms |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| pass | transactions | resources | resources/s | p50 ms | p95 ms | max ms | server CPU µs/resource |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     names = {"whole": "100 Synthea Bundles, in-process (ASGI)", "chunked": "{chunk}-entry transactions, in-process (ASGI)",
-             "http": "100 Synthea Bundles over loopback HTTP, {concurrency} in flight"}
-    for key in ("whole", "chunked", "http"):
-        r = results.get(key)
+             "http": "100 Synthea Bundles over loopback HTTP, {concurrency} in flight",
+             "http_chunked": "{chunk}-entry transactions over loopback HTTP"}
+    rows = [(key, results.get(key)) for key in ("whole", "chunked")]
+    rows += [("http", r) for r in results.get("http", [])] + [("http_chunked", results.get("http_chunked"))]
+    for key, r in rows:
         if not r:
             continue
-        lines.append(f"| {names[key].format(chunk=r.get('chunk', ''), concurrency=r.get('concurrency', ''))} | {r['transactions']} | {r['resources']:,} | "
-                     f"{r['resources_per_s']:,.0f} | {r['p50_ms']:,.1f} | {r['p95_ms']:,.1f} | {r['max_ms']:,.1f} |")
+        name = names[key].format(chunk=r.get("chunk", ""), concurrency=r.get("concurrency", ""))
+        cpu = r.get("server_cpu_us_per_resource")
+        lines.append(f"| {name} | {r['transactions']} | {r['resources']:,} | {r['resources_per_s']:,.0f} | "
+                     f"{r['p50_ms']:,.1f} | {r['p95_ms']:,.1f} | {r['max_ms']:,.1f} | {'' if cpu is None else f'{cpu:,.0f}'} |")
     split = results.get("split")
     if split:
         lines += ["", f"Server CPU per resource, split (exclusive, {split['resources']:,} resources of {split['bundles']} Bundles):", "",
@@ -351,8 +395,9 @@ def main() -> None:
     parser.add_argument("--split-bundles", type=int, default=20, help="Bundles for the CPU split pass (default 20; 0 skips)")
     parser.add_argument("--chunk", type=int, default=100, help="entries per transaction in the chunked pass (default 100)")
     parser.add_argument("--max-chunks", type=int, default=None, help="stop the chunked pass after this many transactions")
-    parser.add_argument("--http", action="store_true", help="also ingest over loopback HTTP (uvicorn, 1 worker)")
-    parser.add_argument("--http-concurrency", type=int, default=4, help="Bundles in flight at once over HTTP (default 4, as fhir-server load)")
+    parser.add_argument("--http", action="store_true", help="also ingest over loopback HTTP (uvicorn, 1 worker), the passes the targets judge")
+    parser.add_argument("--http-concurrency", default="1,4",
+                        help="Bundles in flight at once over HTTP, one pass each (default 1,4; fhir-server load sends 4)")
     parser.add_argument("--wait-idle", type=float, default=60.0, help="wait up to this many seconds for other processes to quieten (default 60)")
     parser.add_argument("--cprofile", action="store_true", help="print the top functions of a whole-bundle pass (on 10 Bundles)")
     args = parser.parse_args()
@@ -377,20 +422,20 @@ def main() -> None:
     results["chunked"] = asyncio.run(chunked(bundles, args.chunk, args.max_chunks))
     print(f"   p50 {results['chunked']['p50_ms']:.1f} ms, p95 {results['chunked']['p95_ms']:.1f} ms", flush=True)
     if args.http:
-        print("4. whole Bundles over HTTP ...", flush=True)
-        results["http"] = over_http(bundles, args.http_concurrency)
-        print(f"   {results['http']['resources_per_s']:,.0f} resources/s, server CPU "
-              f"{results['http']['server_cpu_us_per_resource']:,.0f} µs/resource", flush=True)
+        results["http"] = []
+        for concurrency in (int(c) for c in args.http_concurrency.split(",")):
+            print(f"4. whole Bundles over HTTP, {concurrency} in flight ...", flush=True)
+            results["http"].append(over_http(bundles, concurrency))
+            print(f"   {results['http'][-1]['resources_per_s']:,.0f} resources/s, server CPU "
+                  f"{results['http'][-1]['server_cpu_us_per_resource']:,.0f} µs/resource", flush=True)
+        print(f"5. {args.chunk}-entry transactions over HTTP ...", flush=True)
+        results["http_chunked"] = chunked_over_http(bundles, args.chunk, args.max_chunks)
+        print(f"   p50 {results['http_chunked']['p50_ms']:.1f} ms, p95 {results['http_chunked']['p95_ms']:.1f} ms", flush=True)
     if args.cprofile:
         results["cprofile"] = asyncio.run(profiled(bundles[:10]))
 
     store = results["whole"]["store_info"]
-    results["targets"] = {
-        "resources_per_s": {"target": f">= {TARGET_RPS:,}", "measured": round(results["whole"]["resources_per_s"]),
-                            "met": results["whole"]["resources_per_s"] >= TARGET_RPS},
-        "transaction_100_p50_ms": {"target": f"<= {TARGET_P50_MS:g}", "measured": round(results["chunked"]["p50_ms"], 1),
-                                   "met": results["chunked"]["p50_ms"] <= TARGET_P50_MS},
-    }
+    results["targets"] = targets(results)
     meta = {**host, "bundles": len(bundles), "resources": total, "seconds": round(time.perf_counter() - started, 1), **store}
     path = write_results("ingest", {"meta": meta, **results})
     if args.cprofile:
@@ -400,7 +445,7 @@ def main() -> None:
     print()
     print(f"store: {store['store']}; write concern: {store['write_concern']}")
     for name, t in results["targets"].items():
-        print(f"target {name}: {t['target']}, measured {t['measured']:,} -> {'met' if t['met'] else 'MISSED'}")
+        print(f"target {name}: {t['target']}, measured {t['measured']:,} ({t['judged']}) -> {'met' if t['met'] else 'MISSED'}")
     print(f"({meta['date']}, {meta['cpus']} cores, {meta['cpu_model']}; {meta['seconds']} s; results: {path.relative_to(ROOT)})")
 
 

@@ -30,10 +30,20 @@ def new_id() -> str:
 
 
 def instant(ts: datetime) -> str:
-    """``ts`` as a FHIR instant with millisecond precision, in UTC."""
+    """``ts`` as a FHIR instant with millisecond precision, in UTC (the last one is remembered:
+    the versions written in one millisecond share their ``ts``)."""
+    global _last_instant
+    if _last_instant[0] is ts:
+        return _last_instant[1]
     if ts.tzinfo is timezone.utc and type(ts) is datetime and ts.year >= 1000:  # the usual case, in C
-        return ts.isoformat(timespec="milliseconds")
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}+00:00"
+        text = ts.isoformat(timespec="milliseconds")
+    else:
+        text = ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}+00:00"
+    _last_instant = (ts, text)
+    return text
+
+
+_last_instant: tuple[datetime | None, str] = (None, "")
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

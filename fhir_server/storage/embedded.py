@@ -252,6 +252,8 @@ def _stored(value: Any) -> Any:
     if kind is datetime:
         if value.tzinfo is not None:
             value = (value - value.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
+        elif not value.microsecond % 1000:
+            return value  # already as stored (datetimes are immutable: shared, not copied)
         return value.replace(microsecond=value.microsecond // 1000 * 1000)
     raise _Unusual
 

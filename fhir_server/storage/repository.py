@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -100,9 +101,17 @@ class NewVersion:
 
 
 def utc_now() -> datetime:
-    """Now, truncated to the millisecond MongoDB stores, so stored and served times agree."""
-    now = datetime.now(timezone.utc)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+    """Now, truncated to the millisecond MongoDB stores, so stored and served times agree.
+
+    The writes of one millisecond (several, during a bulk load) share one datetime object."""
+    global _now
+    millis = time.time_ns() // 1_000_000
+    if _now[0] != millis:
+        _now = (millis, datetime.fromtimestamp(millis // 1000, timezone.utc).replace(microsecond=millis % 1000 * 1000))
+    return _now[1]
+
+
+_now: tuple[int, datetime] = (0, datetime.fromtimestamp(0, timezone.utc))
 
 
 def as_utc(ts: datetime) -> datetime:
