@@ -18,7 +18,7 @@ _SCRIPT = textwrap.dedent(
     settle_heap()
     settle_heap()  # idempotent: one policy callback
     assert sum(isinstance(c, FreezeSurvivors) for c in gc.callbacks) == 1
-    assert gc.get_threshold() == (20_000, 20, 20)
+    assert gc.get_threshold() == (100_000, 20, 20)
     policy = next(c for c in gc.callbacks if isinstance(c, FreezeSurvivors))
 
     class Cycle:
