@@ -79,7 +79,7 @@ def plan_version(
     """The version of a validated ``resource`` that follows ``previous`` (201 if it creates, else 200)."""
     if resource_type == search_parameter_sync.TYPE:
         search_parameter_sync.check(resource)
-    version, _ = next_version(resource_type, resource_id, resource, previous, method)
+    version = next_version(resource_type, resource_id, resource, previous, method)
     stored = StoredVersion(resource_type, resource_id, version.vid, version.ts, False, version.raw, method)
     created = previous is None or previous.deleted
     return Planned(stored, 201 if created else 200, version, if_match)
@@ -107,7 +107,7 @@ def plan_delete(previous: StoredVersion | None) -> Planned | None:
     """The tombstone that deletes ``previous``; None when there is nothing to delete (idempotent)."""
     if previous is None or previous.deleted:
         return None
-    version, _ = next_version(previous.type, previous.id, None, previous, "DELETE")
+    version = next_version(previous.type, previous.id, None, previous, "DELETE")
     stored = StoredVersion(version.type, version.id, version.vid, version.ts, True, None, "DELETE")
     return Planned(stored, 204, version)
 

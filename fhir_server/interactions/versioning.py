@@ -65,21 +65,16 @@ def etag(vid: int) -> str:
 
 def next_version(
     resource_type: str, resource_id: str, resource: dict[str, Any] | None, previous: StoredVersion | None, method: str,
-) -> tuple[NewVersion, dict[str, Any] | None]:
-    """The version that follows ``previous``; ``resource`` None makes a delete tombstone.
-
-    Returns the NewVersion to store and the resource as it will be served (with id and meta).
-    """
+) -> NewVersion:
+    """The version that follows ``previous``: ``resource`` stamped with id and meta, serialised
+    and indexed; ``resource`` None makes a delete tombstone."""
     ts = utc_now()
     vid = previous.vid + 1 if previous else 1
+    expected = previous.vid if previous else 0
     if resource is None:
-        return NewVersion(resource_type, resource_id, vid, ts, None, {}, method, previous.vid if previous else 0), None
+        return NewVersion(resource_type, resource_id, vid, ts, None, {}, method, expected)
     stamped = stamp(resource, resource_id, vid, ts)
-    version = NewVersion(
-        resource_type, resource_id, vid, ts, orjson.dumps(stamped), extract_index(stamped), method,
-        previous.vid if previous else 0,
-    )
-    return version, stamped
+    return NewVersion(resource_type, resource_id, vid, ts, orjson.dumps(stamped), extract_index(stamped), method, expected)
 
 
 def stamp(resource: dict[str, Any], resource_id: str, vid: int, ts: datetime) -> dict[str, Any]:

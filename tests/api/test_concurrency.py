@@ -38,11 +38,11 @@ async def test_racing_writers_of_version_n_conflict_in_the_repository(app):
 
     repository = app.state.backend.repository
     ctx = RequestContext(base_url="http://test/fhir")
-    first, _ = next_version("Patient", "cas", {**PATIENT}, None, "PUT")
+    first = next_version("Patient", "cas", {**PATIENT}, None, "PUT")
     await repository.save(first)
     current = await repository.current(ctx, "Patient", "cas")
-    a, _ = next_version("Patient", "cas", {**PATIENT, "gender": "male"}, current, "PUT")
-    b, _ = next_version("Patient", "cas", {**PATIENT, "gender": "other"}, current, "PUT")
+    a = next_version("Patient", "cas", {**PATIENT, "gender": "male"}, current, "PUT")
+    b = next_version("Patient", "cas", {**PATIENT, "gender": "other"}, current, "PUT")
     outcomes = await asyncio.gather(repository.save(a), repository.save(b), return_exceptions=True)
     assert sorted(type(o).__name__ for o in outcomes) == ["NoneType", "VersionConflict"]
     assert isinstance(next(o for o in outcomes if o is not None), VersionConflict)

@@ -200,9 +200,9 @@ async def test_racing_units_of_work_conflict_and_the_loser_leaves_nothing(fresh)
     _, repository = fresh
     ctx = RequestContext(base_url=BASE)
     current = await repository.current(ctx, "Patient", "keep")
-    winner, _ = next_version("Patient", "keep", {**PATIENT, "gender": "male"}, current, "PUT")
-    loser, _ = next_version("Patient", "keep", {**PATIENT, "gender": "unknown"}, current, "PUT")
-    bystander, _ = next_version("Patient", "bystander", dict(PATIENT), None, "PUT")
+    winner = next_version("Patient", "keep", {**PATIENT, "gender": "male"}, current, "PUT")
+    loser = next_version("Patient", "keep", {**PATIENT, "gender": "unknown"}, current, "PUT")
+    bystander = next_version("Patient", "bystander", dict(PATIENT), None, "PUT")
     await repository.apply([winner])
     before = await snapshot(repository)
     with pytest.raises(VersionConflict) as raised:
@@ -218,9 +218,9 @@ async def test_revert_restores_replaced_documents_exactly(fresh):
     keep = await repository.current(ctx, "Patient", "keep")
     gone = await repository.current(ctx, "Patient", "gone")
     versions = [
-        next_version("Patient", "keep", {**PATIENT, "gender": "male"}, keep, "PUT")[0],
-        next_version("Patient", "gone", None, gone, "DELETE")[0],
-        next_version("Patient", "fresh-one", dict(PATIENT), None, "PUT")[0],
+        next_version("Patient", "keep", {**PATIENT, "gender": "male"}, keep, "PUT"),
+        next_version("Patient", "gone", None, gone, "DELETE"),
+        next_version("Patient", "fresh-one", dict(PATIENT), None, "PUT"),
     ]
     applied = await repository.apply(versions)
     assert await snapshot(repository) != before
@@ -264,11 +264,11 @@ async def test_with_transactions_the_unit_of_work_runs_in_a_session_transaction(
                                client=type("Client", (), {"start_session": lambda self: FakeSession(log)})())
     ctx = RequestContext(base_url=BASE)
     keep = await repository.current(ctx, "Patient", "keep")
-    first = next_version("Patient", "keep", {**PATIENT, "gender": "male"}, keep, "PUT")[0]
-    await transactional.apply([first, next_version("Patient", "tx-new", dict(PATIENT), None, "PUT")[0]])
-    stale = next_version("Patient", "keep", {**PATIENT, "gender": "other"}, keep, "PUT")[0]
+    first = next_version("Patient", "keep", {**PATIENT, "gender": "male"}, keep, "PUT")
+    await transactional.apply([first, next_version("Patient", "tx-new", dict(PATIENT), None, "PUT")])
+    stale = next_version("Patient", "keep", {**PATIENT, "gender": "other"}, keep, "PUT")
     with pytest.raises(VersionConflict):
-        await transactional.apply([next_version("Patient", "tx-newer", dict(PATIENT), None, "PUT")[0], stale])
+        await transactional.apply([next_version("Patient", "tx-newer", dict(PATIENT), None, "PUT"), stale])
     assert log == ["session", "start", "commit", "end", "session", "start", "abort", "end"]
 
 
@@ -286,5 +286,5 @@ async def test_a_write_conflict_between_mongodb_transactions_is_a_version_confli
 
     monkeypatch.setattr(EmbeddedCollection, "insert_many", write_conflict)
     with pytest.raises(VersionConflict):
-        await transactional.apply([next_version("Patient", "tx-1", dict(PATIENT), None, "PUT")[0]])
+        await transactional.apply([next_version("Patient", "tx-1", dict(PATIENT), None, "PUT")])
     assert log == ["session", "start", "abort", "end"]
