@@ -1,7 +1,9 @@
 """Ingest rate of the 100 Synthea transaction Bundles through ``POST [base]`` (transaction).
 
-Reads ``../shared/data/synthea-r4-100.tgz`` (skips cleanly, exit 0, when it is absent) and runs,
-each on a fresh store, in-process through the ASGI app (``httpx.ASGITransport``):
+Reads ``../shared/data/synthea-r4-100.tgz`` (skips cleanly, exit 0, when it is absent); every
+request carries the headers ``fhir-server load`` sends (``Prefer: return=minimal``). Each pass on
+a fresh store; the in-process ones through the ASGI app (``httpx.ASGITransport``) with the served
+process's garbage-collection policy:
 
 1. **whole bundles**: the 100 patient Bundles as they are (61 to 1,244 POST entries with
    ``urn:uuid:`` fullUrls, ~28k resources), one after the other: resources/s, per-bundle times;
@@ -12,8 +14,11 @@ each on a fresh store, in-process through the ASGI app (``httpx.ASGITransport``)
 3. **100-entry transactions**: the same resources cut into transactions of ``--chunk`` entries
    (references to resources of earlier chunks rewritten, client side and untimed, to the ids the
    server assigned): p50/p95/max latency and resources/s;
-4. with ``--http``: the whole bundles again over loopback HTTP to ``uvicorn
-   fhir_server.main:app_from_env --factory`` (1 worker), one client.
+4. with ``--http``: the whole bundles over loopback HTTP to ``uvicorn
+   fhir_server.main:app_from_env --factory`` (1 worker), once per ``--http-concurrency`` value
+   (Bundles in flight), with the server process's CPU per resource;
+5. with ``--http``: the 100-entry transactions over loopback HTTP. The targets are then judged on
+   the HTTP passes.
 
 Store: the embedded engine (in-process; every write is applied in memory when the call returns,
 nothing is durable), or MongoDB when ``FHIR_MONGODB_URI`` is set (a throw-away database
@@ -23,7 +28,7 @@ where the deployment has them). ``--cprofile`` prints the top functions of a who
 
 Targets: >= 3,000 resources/s; 100-entry transaction p50 <= 30 ms.
 
-Usage: ``.venv/bin/python bench/bench_ingest.py [--bundles 100] [--split-bundles 20] [--chunk 100] [--http] [--cprofile]``
+Usage: ``.venv/bin/python bench/bench_ingest.py [--bundles 100] [--split-bundles 20] [--chunk 100] [--http] [--http-concurrency 1,4] [--cprofile]``
 """
 
 from __future__ import annotations

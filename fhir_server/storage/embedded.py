@@ -258,10 +258,6 @@ def _stored(value: Any) -> Any:
     raise _Unusual
 
 
-def _unusual() -> Any:
-    raise _Unusual
-
-
 def _insert_fast(store: Any, documents: list[Any], stored_documents: list[dict], ordered: bool) -> InsertManyResult:
     """mongomock's ``insert_many`` (same results and errors) for plain documents with an ``_id`` in a
     collection with no unique index but ``_id``, without its slow per-value checks."""

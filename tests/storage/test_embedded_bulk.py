@@ -68,3 +68,24 @@ async def test_bulk_write_takes_pymongo_s_operations():
     ])
     assert (result.matched_count, result.inserted_count, result.deleted_count) == (2, 1, 1)
     assert await collection.find({}).to_list(None) == [{"_id": 1, "v": 2}, {"_id": 2, "v": 1, "w": 1}]
+
+
+async def test_stored_documents_are_copies_the_caller_cannot_change():
+    collection = open_embedded("t")["c"]
+    document = {"_id": "k", "_tok": [{"p": "code", "c": "1"}], "meta": {"tags": ["a"]}, "ts": datetime(2020, 1, 1, 0, 0, 0, 5000)}
+    await collection.insert_many([document])
+    document["_tok"][0]["c"] = "changed"
+    document["_tok"].append({"p": "code", "c": "2"})
+    document["meta"]["tags"].append("b")
+    assert await collection.find_one({"_id": "k"}) == {
+        "_id": "k", "_tok": [{"p": "code", "c": "1"}], "meta": {"tags": ["a"]}, "ts": datetime(2020, 1, 1, 0, 0, 0, 5000),
+    }
+
+
+async def test_fast_writes_drop_expired_ttl_documents_first_as_mongomock_does():
+    collection = open_embedded("t")["locks"]
+    await collection.create_index("exp", expireAfterSeconds=0)
+    await collection.insert_one({"_id": "lock", "exp": datetime.now(timezone.utc) - timedelta(minutes=1)})
+    result = await collection.insert_many([{"_id": "lock", "exp": datetime.now(timezone.utc) + timedelta(minutes=1)}])
+    assert result.inserted_ids == ["lock"]
+    assert await collection.count_documents({}) == 1
