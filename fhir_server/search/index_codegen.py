@@ -205,7 +205,7 @@ class _Writer:
         w = self.write
         parts = param.parts
         nodes = f"s{parts[0]}" if len(parts) == 1 else "(" + " + ".join(f"s{p}" for p in parts) + ")"
-        w(1, f"# {param.code}")
+        w(1, f"# {param.code!r}")
         w(1, "if " + " or ".join(f"s{p}" for p in parts) + ":")
         code = repr(param.code)
         if param.mode == OWN:

@@ -24,7 +24,7 @@ from fhir_server.spec.resource_types import RESOURCE_TYPES
 PARAM_TYPES = ("number", "date", "string", "token", "reference", "composite", "quantity", "uri", "special")
 ALL_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 NON_DOMAIN_RESOURCES = frozenset({"Bundle", "Binary", "Parameters"})
-_CODE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$|^_[a-z][A-Za-z0-9_\-]*$")
+_CODE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*|_[a-z][A-Za-z0-9_\-]*")
 _BASE_MODIFIERS = {
     "string": ("missing", "exact", "contains"),
     "token": ("missing", "text", "not", "in", "not-in"),
@@ -224,7 +224,7 @@ def _check(sp: dict) -> list[str]:
         problems.append("resourceType must be SearchParameter")
     if not isinstance(sp.get("url"), str) or not sp.get("url"):
         problems.append("url is required")
-    if not isinstance(sp.get("code"), str) or not _CODE_RE.match(sp.get("code", "")):
+    if not isinstance(sp.get("code"), str) or not _CODE_RE.fullmatch(sp.get("code", "")):
         problems.append("code must be letters, digits, '-' or '_'")
     if sp.get("type") not in PARAM_TYPES:
         problems.append(f"type must be one of {', '.join(PARAM_TYPES)}")
