@@ -30,7 +30,9 @@ def measures(run: dict) -> dict[str, float]:
         out[f"HTTP, whole Bundles, {concurrency} in flight (resources/s)"] = http["resources_per_s"]
         out[f"HTTP, whole Bundles, {concurrency} in flight (server CPU µs/resource)"] = http["server_cpu_us_per_resource"]
     if run.get("http_chunked"):
-        out["HTTP, 100-entry transaction p50 (ms)"] = run["http_chunked"]["p50_ms"]
+        out["HTTP, 100-entry transaction p50, back to back (ms)"] = run["http_chunked"]["p50_ms"]
+    if run.get("http_paced"):
+        out[f"HTTP, 100-entry transaction p50, one every {run['http_paced']['every_ms']:g} ms (ms)"] = run["http_paced"]["p50_ms"]
     return out
 
 
