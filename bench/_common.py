@@ -119,14 +119,16 @@ def free_port() -> int:
 
 
 def start_uvicorn(target: str, port: int, *, factory: bool = False, env: dict[str, str] | None = None,
-                  log: Path | None = None) -> subprocess.Popen:
-    """``uvicorn target`` on 127.0.0.1:port, 1 worker, no access log (the settings ``fhir-server serve`` uses)."""
+                  log: Path | None = None, cpus: set[int] | None = None) -> subprocess.Popen:
+    """``uvicorn target`` on 127.0.0.1:port, 1 worker, no access log (the settings ``fhir-server serve`` uses);
+    ``cpus``: the CPUs it may run on (all by default)."""
     command = [PYTHON, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
                "--no-access-log", "--log-level", "warning"]
     if factory:
         command.append("--factory")
     out = open(log, "wb") if log else subprocess.DEVNULL
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=pin)
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:

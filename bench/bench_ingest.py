@@ -289,21 +289,29 @@ async def profiled(bundles: Bundles) -> str:
     return out.getvalue()
 
 
+PIN: set[int] | None = None
+"""``--pin-cpu``: the CPU the served process and this process are both kept on during the HTTP passes."""
+
+
 @contextlib.contextmanager
 def served() -> Iterator[tuple[str, int]]:
     """A served process (``uvicorn fhir_server.main:app_from_env --factory``, 1 worker) on a fresh
-    store: (base URL, pid)."""
+    store: (base URL, pid). With :data:`PIN`, it and this process share that one CPU meanwhile."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "FHIR_SEED_ON_START"}
     env["FHIR_BASE_URL"] = base = f"http://127.0.0.1:{port}/fhir"
     database = None
     if env.get("FHIR_MONGODB_URI"):
         database = env["FHIR_MONGODB_DATABASE"] = f"fhir_bench_{uuid.uuid4().hex[:10]}"
-    proc = start_uvicorn("fhir_server.main:app_from_env", port, factory=True, env=env)
+    proc = start_uvicorn("fhir_server.main:app_from_env", port, factory=True, env=env, cpus=PIN)
+    own = os.sched_getaffinity(0)
     try:
         wait_ready(f"{base}/metadata", proc)
+        if PIN:
+            os.sched_setaffinity(0, PIN)
         yield base, proc.pid
     finally:
+        os.sched_setaffinity(0, own)
         stop(proc)
         if database:
             from pymongo import MongoClient
@@ -418,9 +426,13 @@ def main() -> None:
                         help="Bundles in flight at once over HTTP, one pass each (default 1,4; fhir-server load sends 4)")
     parser.add_argument("--paced-every-ms", type=float, default=100.0,
                         help="with --http, also send the 100-entry transactions of the first Bundles one per this period (0 skips)")
+    parser.add_argument("--pin-cpu", type=int, default=None,
+                        help="keep the served process and the client on this one CPU during the HTTP passes (see bench/README.md)")
     parser.add_argument("--wait-idle", type=float, default=60.0, help="wait up to this many seconds for other processes to quieten (default 60)")
     parser.add_argument("--cprofile", action="store_true", help="print the top functions of a whole-bundle pass (on 10 Bundles)")
     args = parser.parse_args()
+    global PIN
+    PIN = {args.pin_cpu} if args.pin_cpu is not None else None
     if not SYNTHEA.exists():
         print(f"skipped: {SYNTHEA} is absent (see /work/shared/data/README.md)")
         return
@@ -462,7 +474,8 @@ def main() -> None:
 
     store = results["whole"]["store_info"]
     results["targets"] = targets(results)
-    meta = {**host, "bundles": len(bundles), "resources": total, "seconds": round(time.perf_counter() - started, 1), **store}
+    meta = {**host, "bundles": len(bundles), "resources": total, "seconds": round(time.perf_counter() - started, 1), **store,
+            "http_pinned_to_cpu": args.pin_cpu}
     path = write_results("ingest", {"meta": meta, **results})
     if args.cprofile:
         print(results["cprofile"])
@@ -470,6 +483,8 @@ def main() -> None:
     print(report(results))
     print()
     print(f"store: {store['store']}; write concern: {store['write_concern']}")
+    if args.pin_cpu is not None:
+        print(f"HTTP passes: the served process and the client shared CPU {args.pin_cpu}")
     for name, t in results["targets"].items():
         print(f"target {name}: {t['target']}, measured {t['measured']:,} ({t['judged']}) -> {'met' if t['met'] else 'MISSED'}")
     print(f"({meta['date']}, {meta['cpus']} cores, {meta['cpu_model']}; {meta['seconds']} s; results: {path.relative_to(ROOT)})")

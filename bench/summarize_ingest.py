@@ -2,7 +2,8 @@
 
 One run of ``bench_ingest.py`` says little on a host whose speed drifts by ±25 % within a minute;
 this reads every result file written since ``--since`` (a ``YYYYMMDD-HHMMSS`` stamp, as in the
-file names) and prints, per measure, the median, the range and the number of runs.
+file names) and prints, per measure, the median, the range and the number of runs. Runs with
+``--pin-cpu`` count as their own measures.
 
 Usage: ``.venv/bin/python bench/summarize_ingest.py [--since 20261122-045254]``
 """
@@ -25,14 +26,16 @@ def measures(run: dict) -> dict[str, float]:
     """The figures of one run worth comparing across runs."""
     out = {"in-process, whole Bundles (resources/s)": run["whole"]["resources_per_s"],
            "in-process, 100-entry transaction p50 (ms)": run["chunked"]["p50_ms"]}
-    for http in run.get("http") or []:
-        concurrency = http["concurrency"]
-        out[f"HTTP, whole Bundles, {concurrency} in flight (resources/s)"] = http["resources_per_s"]
-        out[f"HTTP, whole Bundles, {concurrency} in flight (server CPU µs/resource)"] = http["server_cpu_us_per_resource"]
+    pinned = run.get("meta", {}).get("http_pinned_to_cpu")
+    http = "HTTP" if pinned is None else f"HTTP with server and client on CPU {pinned}"
+    for result in run.get("http") or []:
+        concurrency = result["concurrency"]
+        out[f"{http}, whole Bundles, {concurrency} in flight (resources/s)"] = result["resources_per_s"]
+        out[f"{http}, whole Bundles, {concurrency} in flight (server CPU µs/resource)"] = result["server_cpu_us_per_resource"]
     if run.get("http_chunked"):
-        out["HTTP, 100-entry transaction p50, back to back (ms)"] = run["http_chunked"]["p50_ms"]
+        out[f"{http}, 100-entry transaction p50, back to back (ms)"] = run["http_chunked"]["p50_ms"]
     if run.get("http_paced"):
-        out[f"HTTP, 100-entry transaction p50, one every {run['http_paced']['every_ms']:g} ms (ms)"] = run["http_paced"]["p50_ms"]
+        out[f"{http}, 100-entry transaction p50, one every {run['http_paced']['every_ms']:g} ms (ms)"] = run["http_paced"]["p50_ms"]
     return out
 
 
