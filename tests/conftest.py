@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import bson
 import httpx
 import orjson
 import pytest
@@ -90,3 +91,14 @@ def without_meta(resource: dict[str, Any]) -> dict[str, Any]:
     else:
         copy.pop("meta", None)
     return copy
+
+
+async def snapshot(db: Any) -> dict[str, list[bytes]]:
+    """Every document of every collection of ``db``, as BSON, in ``_id`` order: equal snapshots
+    mean a byte-for-byte unchanged database."""
+    found = {}
+    for name in sorted(await db.list_collection_names()):
+        documents = await db[name].find({}).sort("_id", 1).to_list(None)
+        if documents:
+            found[name] = [bson.encode(doc) for doc in documents]
+    return found

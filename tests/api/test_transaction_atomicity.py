@@ -17,7 +17,6 @@ import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
-import bson
 import httpx
 import pytest
 
@@ -28,7 +27,7 @@ from fhir_server.storage.embedded import EmbeddedCollection
 from fhir_server.storage.repository import Repository, VersionConflict
 from tests.api.test_bundles import NATIONAL, bundle, patient, post, put, request, send
 from tests.api.test_crud import PATIENT
-from tests.conftest import BASE, MONGODB_URI
+from tests.conftest import BASE, MONGODB_URI, snapshot
 from tests.conftest import test_settings as settings_with
 
 FHIRPATH_PATCH = {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
@@ -73,17 +72,6 @@ FAILURES = {
 }
 
 
-async def snapshot(repository: Repository) -> dict[str, list[bytes]]:
-    """Every document of every collection, as BSON, in ``_id`` order."""
-    db = repository.db
-    found = {}
-    for name in sorted(await db.list_collection_names()):
-        documents = await db[name].find({}).sort("_id", 1).to_list(None)
-        if documents:
-            found[name] = [bson.encode(doc) for doc in documents]
-    return found
-
-
 @pytest.fixture
 async def fresh() -> AsyncIterator[tuple[httpx.AsyncClient, Repository]]:
     async with open_app() as opened:
@@ -108,27 +96,27 @@ async def open_app() -> AsyncIterator[tuple[httpx.AsyncClient, Repository]]:
 
 async def test_the_transaction_with_every_kind_of_entry_succeeds_without_faults(fresh):
     client, repository = fresh
-    before = await snapshot(repository)
+    before = await snapshot(repository.db)
     response = await send(client, bundle(*EVERY_KIND))
     assert response.status_code == 200, response.text
     statuses = [e["response"]["status"] for e in response.json()["entry"]]
     assert statuses == ["204 No Content", "200 OK", "201 Created", "201 Created", "201 Created", "200 OK", "200 OK",
                         "201 Created", "200 OK", "200 OK", "200 OK"]
-    assert await snapshot(repository) != before
+    assert await snapshot(repository.db) != before
 
 
 @pytest.mark.parametrize("position", range(len(EVERY_KIND) + 1))
 @pytest.mark.parametrize("failure", sorted(FAILURES))
 async def test_a_failing_entry_at_any_position_leaves_the_database_unchanged(fresh, failure, position):
     client, repository = fresh
-    before = await snapshot(repository)
+    before = await snapshot(repository.db)
     failing, status = FAILURES[failure]
     entries = [*EVERY_KIND[:position], failing, *EVERY_KIND[position:]]
     response = await send(client, bundle(*entries))
     assert response.status_code == status, response.text
     issue = response.json()["issue"][0]
     assert issue["diagnostics"].startswith(f"Bundle.entry[{position}] ")
-    assert await snapshot(repository) == before
+    assert await snapshot(repository.db) == before
 
 
 CALLS = ("find_one", "find", "insert_one", "insert_many", "replace_one", "update_one", "delete_one", "delete_many", "bulk_write")
@@ -181,7 +169,7 @@ async def test_a_storage_failure_on_any_call_leaves_the_database_unchanged(monke
     fail_at = 1
     while True:
         async with open_app() as (client, repository):
-            before = await snapshot(repository)
+            before = await snapshot(repository.db)
             with monkeypatch.context() as patched:
                 counter = inject(patched, fail_at, mode)
                 response = await send(client, bundle(*EVERY_KIND))
@@ -191,7 +179,7 @@ async def test_a_storage_failure_on_any_call_leaves_the_database_unchanged(monke
             assert response.status_code == 500, f"call {fail_at}: {response.text}"
             assert response.json() == {"resourceType": "OperationOutcome", "issue": [
                 {"severity": "error", "code": "exception", "diagnostics": "Internal server error"}]}
-            assert await snapshot(repository) == before, f"{mode} failure of storage call {fail_at} left changes"
+            assert await snapshot(repository.db) == before, f"{mode} failure of storage call {fail_at} left changes"
         fail_at += 1
     assert fail_at > 10  # the run made many storage calls, each of which was failed once
 
@@ -204,17 +192,17 @@ async def test_racing_units_of_work_conflict_and_the_loser_leaves_nothing(fresh)
     loser = next_version("Patient", "keep", {**PATIENT, "gender": "unknown"}, current, "PUT")
     bystander = next_version("Patient", "bystander", dict(PATIENT), None, "PUT")
     await repository.apply([winner])
-    before = await snapshot(repository)
+    before = await snapshot(repository.db)
     with pytest.raises(VersionConflict) as raised:
         await repository.apply([bystander, loser])
     assert raised.value.resource == ("Patient", "keep")
-    assert await snapshot(repository) == before
+    assert await snapshot(repository.db) == before
 
 
 async def test_revert_restores_replaced_documents_exactly(fresh):
     _, repository = fresh
     ctx = RequestContext(base_url=BASE)
-    before = await snapshot(repository)
+    before = await snapshot(repository.db)
     keep = await repository.current(ctx, "Patient", "keep")
     gone = await repository.current(ctx, "Patient", "gone")
     versions = [
@@ -223,9 +211,9 @@ async def test_revert_restores_replaced_documents_exactly(fresh):
         next_version("Patient", "fresh-one", dict(PATIENT), None, "PUT"),
     ]
     applied = await repository.apply(versions)
-    assert await snapshot(repository) != before
+    assert await snapshot(repository.db) != before
     await repository.revert(applied)
-    assert await snapshot(repository) == before
+    assert await snapshot(repository.db) == before
 
 
 class FakeSession:

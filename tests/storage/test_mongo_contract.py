@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import bson
 import orjson
 import pytest
 from pymongo import ReplaceOne
@@ -32,6 +31,7 @@ from fhir_server.storage.embedded import open_embedded
 from fhir_server.storage.mongo import open_mongo, supports_transactions
 from fhir_server.storage.repository import HISTORY, LOCKS, NewVersion, Repository, VersionConflict, utc_now
 from fhir_server.storage.snapshots import SEARCHES, ensure_snapshot_indexes, load_snapshot, save_snapshot
+from tests.conftest import snapshot
 
 MONGODB_URI = os.environ.get("FHIR_TEST_MONGODB_URI")
 NEEDS_SERVER = "needs a real MongoDB: set FHIR_TEST_MONGODB_URI (a replica set also runs the transaction tests)"
@@ -70,16 +70,6 @@ def version(rid: str, vid: int, resource: dict[str, Any] | None = None, *, expec
     body = {**(resource or {"resourceType": "Patient"}), "id": rid, "meta": {"versionId": str(vid)}}
     raw = orjson.dumps(body)
     return NewVersion("Patient", rid, vid, utc_now(), raw, extract_index(body), "PUT", vid - 1 if expected is None else expected)
-
-
-async def snapshot(db: Any) -> dict[str, list[bytes]]:
-    """Every document of every collection, as BSON, in ``_id`` order."""
-    found = {}
-    for name in sorted(await db.list_collection_names()):
-        documents = await db[name].find({}).sort("_id", 1).to_list(None)
-        if documents:
-            found[name] = [bson.encode(doc) for doc in documents]
-    return found
 
 
 def need_transactions(store: Store) -> None:
