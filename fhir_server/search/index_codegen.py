@@ -37,14 +37,15 @@ _EMPTY: list = []
 def compile_plan(plan: TypePlan, fallback: Extract) -> Extract:
     """The plan as one generated function (its source is kept as ``extract.source``); a resource
     that is not exactly a ``dict`` goes to ``fallback``."""
-    source = _Writer(plan).source()
+    writer = _Writer(plan)
+    source = writer.source()
     namespace: dict[str, Any] = {
         "E": _EMPTY, "NONES": itertools.repeat(None), "CHILDREN": children, "STEP": plan.step, "PLAN": plan,
         "PARAM": tuple(plan.params), "COMP": tuple(plan.components), "RUN": Run, "REF": reference_param_entries,
         "COMBINATIONS": combinations, "SORTV": sort_values, "SKIP": SKIPPED_FOR_SORT, "GEO": iv.geo_value,
         "FALLBACK": fallback, "W": tuple(slot.arg if slot is not None and slot.kind == AS else None for slot in plan.slots),
     }
-    for number, convert in enumerate(_converters(plan)):
+    for number, convert in enumerate(writer.converters):
         namespace[f"C{number}"] = convert
     exec(_compiled(source, plan.resource_type), namespace)  # noqa: S102
     extract = namespace["extract"]
@@ -76,7 +77,8 @@ class _Writer:
         self.children: list[list[int]] = [[] for _ in plan.slots]
         for number in range(1, len(plan.slots)):
             self.children[plan.slots[number].parent].append(number)  # type: ignore[union-attr]
-        self.converter = {id(c): n for n, c in enumerate(_converters(plan))}
+        self.converters = _converters(plan)  # the generated code's C0, C1, ...
+        self.converter = {id(c): n for n, c in enumerate(self.converters)}
 
     def source(self) -> str:
         w = self.write
