@@ -48,7 +48,7 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -151,12 +151,12 @@ async def fresh_app() -> AsyncIterator[tuple[Any, dict[str, Any]]]:
                 await repository.client.drop_database(settings.database)
 
 
-async def post_all(client: Any, bodies: list[tuple[bytes, int]]) -> dict[str, Any]:
-    """POST each transaction in turn; wall/CPU totals and per-request milliseconds."""
+async def post_all(client: Any, bundles: Bundles) -> dict[str, Any]:
+    """POST each Bundle in turn; wall/CPU totals and per-request milliseconds."""
     times = []
     cpu0, wall0 = time.process_time(), time.perf_counter()
     resources = 0
-    for body, count in bodies:
+    for _, body, count in bundles:
         start = time.perf_counter()
         answer = await client.post("/", content=body, headers=HEADERS)
         times.append((time.perf_counter() - start) * 1000)
@@ -165,7 +165,7 @@ async def post_all(client: Any, bodies: list[tuple[bytes, int]]) -> dict[str, An
         resources += count
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     times_sorted = sorted(times)
-    return {"transactions": len(bodies), "resources": resources, "wall_s": wall, "cpu_s": cpu,
+    return {"transactions": len(bundles), "resources": resources, "wall_s": wall, "cpu_s": cpu,
             "resources_per_s": resources / wall, "cpu_us_per_resource": cpu / resources * 1e6,
             "p50_ms": percentile(times_sorted, 0.50), "p95_ms": percentile(times_sorted, 0.95),
             "max_ms": times_sorted[-1], "mean_ms": statistics.fmean(times)}
@@ -177,7 +177,7 @@ async def whole_bundles(bundles: Bundles) -> dict[str, Any]:
 
     async with fresh_app() as (app, info):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE, timeout=600) as client:
-            result = await post_all(client, [(raw, count) for _, raw, count in bundles])
+            result = await post_all(client, bundles)
     return {**result, "store_info": info}
 
 
@@ -214,7 +214,7 @@ async def cpu_split(bundles: Bundles) -> dict[str, Any]:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE, timeout=600) as client:
                 probe.cpu.clear(), probe.wall.clear(), probe.calls.clear()
                 cpu0 = time.process_time()
-                result = await post_all(client, [(raw, count) for _, raw, count in bundles])
+                result = await post_all(client, bundles)
                 cpu_all = time.process_time() - cpu0
     phases = probe.summary()
     handle = phases.pop("_total: http.handle")
@@ -280,7 +280,7 @@ async def profiled(bundles: Bundles) -> str:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE, timeout=600) as client:
             profile = cProfile.Profile()
             profile.enable()
-            await post_all(client, [(raw, count) for _, raw, count in bundles])
+            await post_all(client, bundles)
             profile.disable()
     out = io.StringIO()
     stats = pstats.Stats(profile, stream=out)
@@ -319,14 +319,19 @@ def served() -> Iterator[tuple[str, int]]:
             MongoClient(env["FHIR_MONGODB_URI"]).drop_database(database)
 
 
-def over_http(bundles: Bundles, concurrency: int) -> dict[str, Any]:
-    """The whole Bundles over loopback HTTP, ``concurrency`` in flight at once (``fhir-server
-    load``'s default is 4), with the server process's CPU per resource."""
+def on_served(run: Callable[[str], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """``run(base URL)`` against a fresh served process, with that process's CPU per resource."""
     with served() as (base, pid):
         cpu0 = cpu_seconds(pid)
-        result = asyncio.run(_post_concurrently(base, bundles, concurrency))
+        result = asyncio.run(run(base))
         result["server_cpu_us_per_resource"] = (cpu_seconds(pid) - cpu0) / result["resources"] * 1e6
     return result
+
+
+def over_http(bundles: Bundles, concurrency: int) -> dict[str, Any]:
+    """The whole Bundles over loopback HTTP, ``concurrency`` in flight at once (``fhir-server
+    load``'s default is 4)."""
+    return on_served(lambda base: _post_concurrently(base, bundles, concurrency))
 
 
 def chunked_over_http(bundles: Bundles, size: int, limit: int | None, every: float = 0.0) -> dict[str, Any]:
@@ -337,11 +342,7 @@ def chunked_over_http(bundles: Bundles, size: int, limit: int | None, every: flo
         async with httpx.AsyncClient(base_url=base, timeout=600) as client:
             return await post_chunks(client, bundles, size, limit, every)
 
-    with served() as (base, pid):
-        cpu0 = cpu_seconds(pid)
-        result = asyncio.run(run(base))
-        result["server_cpu_us_per_resource"] = (cpu_seconds(pid) - cpu0) / result["resources"] * 1e6
-    return result
+    return on_served(run)
 
 
 async def _post_concurrently(base: str, bundles: Bundles, concurrency: int) -> dict[str, Any]:
