@@ -1,7 +1,8 @@
 """Shared fixtures: the ASGI app on a fresh store, an HTTP client, the official R4 examples.
 
 Every test runs against the embedded engine, or against the real MongoDB named by
-``FHIR_TEST_MONGODB_URI`` (each test then gets its own database, dropped afterwards).
+``FHIR_TEST_MONGODB_URI`` (each test then gets its own database, dropped afterwards). On the
+embedded engine every document handed over in stored form is checked to be in that form.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from fhir_server.config import Settings
 from fhir_server.interactions import search_parameter_sync
 from fhir_server.main import create_app, stop_background_jobs
 from fhir_server.spec.official_package import package_dir
+from fhir_server.storage import embedded
 
 BASE = "http://test/fhir"
+embedded.CHECK_STORED_FORM = True
 MONGODB_URI = os.environ.get("FHIR_TEST_MONGODB_URI")
 
 

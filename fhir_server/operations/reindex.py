@@ -155,8 +155,7 @@ async def _reindex_doc(backend: Backend, resource_type: str, doc: dict[str, Any]
 def as_stored(value: Any) -> Any:
     """Index values as a read gives them back, whichever engine and whether just extracted or read:
     datetimes naive UTC (MongoDB with ``tz_aware=True`` returns aware ones, the embedded engine
-    naive ones) at the millisecond precision BSON stores (extraction makes ``hi`` bounds end at
-    .999999), tuples as lists."""
+    naive ones) at the millisecond precision BSON stores, tuples as lists."""
     if isinstance(value, datetime):
         if value.tzinfo:
             value = value.astimezone(timezone.utc).replace(tzinfo=None)

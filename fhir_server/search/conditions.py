@@ -15,6 +15,8 @@ from typing import Any
 from fhir_server.search import model as m
 from fhir_server.search.normalize import DT_MAX, DT_MIN, fold
 
+_ONE_MS = timedelta(milliseconds=1)
+
 Cond = dict[str, Any]
 
 
@@ -181,7 +183,7 @@ def date_cond(value: m.DateValue, now: datetime, lo: str = "lo", hi: str = "hi")
     """Date prefixes; ``ap`` uses 10% of the gap between now and the value (search.html#prefix)."""
     tol = abs(now - value.lo) / 10 if value.prefix == "ap" else timedelta(0)
     if value.prefix == "ap":
-        tol = min(tol, value.lo - DT_MIN, DT_MAX - value.hi)
+        tol = min(tol // _ONE_MS * _ONE_MS, value.lo - DT_MIN, DT_MAX - value.hi)  # whole ms, as stored
     return range_cond(value.prefix, value.lo, value.hi, lo, hi, tol)
 
 

@@ -3,8 +3,9 @@
 - String folding for http://hl7.org/fhir/R4/search.html#string (case- and accent-insensitive,
   whitespace collapsed).
 - Implicit ranges of dates of any precision (http://hl7.org/fhir/R4/search.html#date): a date
-  ``2020-01`` is ``[2020-01-01T00:00:00, 2020-01-31T23:59:59.999999]``. All datetimes are naive UTC
-  (MongoDB stores UTC). A dateTime or date without timezone is taken as UTC: the spec says "server
+  ``2020-01`` is ``[2020-01-01T00:00:00, 2020-01-31T23:59:59.999]``. All datetimes are naive UTC at
+  millisecond precision, the form MongoDB stores (BSON dates are UTC milliseconds), so extracted
+  index values are stored as they are and queries compare with the same values on every engine. A dateTime or date without timezone is taken as UTC: the spec says "server
   local time", and this server's local time is UTC by definition.
 - Phonetic codes (American Soundex) of the words of a name, for the ``phonetic`` parameters.
 - Implicit ranges of decimals from their significant digits (http://hl7.org/fhir/R4/search.html#number):
@@ -21,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 DT_MIN = datetime(1, 1, 1)
-DT_MAX = datetime(9999, 12, 31, 23, 59, 59, 999999)
+DT_MAX = datetime(9999, 12, 31, 23, 59, 59, 999000)
 NUM_MIN = float("-inf")
 NUM_MAX = float("inf")
 
@@ -31,7 +32,7 @@ _DATE_RE = re.compile(
     r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
 )
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_ONE_US = timedelta(microseconds=1)
+_ONE_MS = timedelta(milliseconds=1)
 
 
 @lru_cache(maxsize=65536)
@@ -68,30 +69,30 @@ def date_range_cached(text: str) -> tuple[datetime, datetime] | None:
 def _range(m: re.Match) -> tuple[datetime, datetime]:
     y = int(m["y"])
     if m["m"] is None:
-        return datetime(y, 1, 1), datetime(y, 12, 31, 23, 59, 59, 999999)
+        return datetime(y, 1, 1), datetime(y, 12, 31, 23, 59, 59, 999000)
     mo = int(m["m"])
     if m["d"] is None:
         last = calendar.monthrange(y, mo)[1]
-        return datetime(y, mo, 1), datetime(y, mo, last, 23, 59, 59, 999999)
+        return datetime(y, mo, 1), datetime(y, mo, last, 23, 59, 59, 999000)
     d = int(m["d"])
     if m["H"] is None:
-        return datetime(y, mo, d), datetime(y, mo, d, 23, 59, 59, 999999)
+        return datetime(y, mo, d), datetime(y, mo, d, 23, 59, 59, 999000)
     hh, mm = int(m["H"]), int(m["M"])
     if hh == 24 and mm == 0 and not m["S"]:
         raise ValueError("24:00")
     if m["S"] is None:
         lo = datetime(y, mo, d, hh, mm)
-        hi = lo + timedelta(minutes=1) - _ONE_US
+        hi = lo + timedelta(minutes=1) - _ONE_MS
     else:
         ss = int(m["S"])
         frac = m["f"]
         if frac is None:
             lo = datetime(y, mo, d, hh, mm, ss)
-            hi = lo + timedelta(seconds=1) - _ONE_US
+            hi = lo + timedelta(seconds=1) - _ONE_MS
         else:
-            digits = frac[:6]
-            lo = datetime(y, mo, d, hh, mm, ss, int(digits.ljust(6, "0")))
-            hi = lo + timedelta(microseconds=10 ** (6 - len(digits))) - _ONE_US
+            digits = frac[:3]  # finer fractions are below what BSON stores
+            lo = datetime(y, mo, d, hh, mm, ss, int(digits.ljust(3, "0")) * 1000)
+            hi = lo + timedelta(milliseconds=10 ** (3 - len(digits))) - _ONE_MS
     tz = m["tz"]
     if tz and tz != "Z":
         sign = 1 if tz[0] == "+" else -1

@@ -22,6 +22,11 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.operations import ReplaceOne
 from pymongo.results import InsertManyResult, InsertOneResult, UpdateResult
 
+from fhir_server.storage.stored_form import StoredForm
+
+CHECK_STORED_FORM = False
+"""Check every :class:`StoredForm` document against the conversion it skips (the tests turn this on)."""
+
 
 def _ids_in(filter: Mapping[str, Any] | None) -> list[Any] | None:
     """The ids a filter restricts ``_id`` to at its top level, or None if it does not."""
@@ -120,7 +125,7 @@ class EmbeddedCollection:
     async def insert_one(self, document: Any, bypass_document_validation: bool | None = None, session: Any = None) -> Any:
         if self._plain():
             try:
-                stored = _stored(document)
+                stored = _taken(document)
                 hash(stored["_id"])
             except (_Unusual, KeyError, TypeError):
                 pass  # left to mongomock, which assigns missing ids and checks every value
@@ -142,7 +147,7 @@ class EmbeddedCollection:
         documents = list(documents)
         if documents and self._plain():
             try:
-                stored = [_stored(document) for document in documents]
+                stored = [_taken(document) for document in documents]
                 keys = [doc["_id"] for doc in stored]
                 [hash(key) for key in keys]
             except (_Unusual, KeyError, TypeError):
@@ -258,6 +263,25 @@ def _stored(value: Any) -> Any:
     raise _Unusual
 
 
+def _taken(document: Any) -> dict:
+    """The document to keep for ``document``: a :class:`StoredForm`'s members as they are (in a
+    top-level dict of the engine's own), any other document converted by :func:`_stored`."""
+    if type(document) is not StoredForm:
+        return _stored(document)
+    if CHECK_STORED_FORM and not in_stored_form(document):
+        raise AssertionError(f"a StoredForm document is not in stored form: {document!r}")
+    return dict(document)
+
+
+def in_stored_form(document: Mapping[str, Any]) -> bool:
+    """True when ``document`` is already what :func:`_stored` would make of it (see StoredForm)."""
+    plain = dict(document)
+    try:
+        return _same_document(_stored(plain), plain)
+    except _Unusual:
+        return False
+
+
 def _insert_fast(store: Any, documents: list[Any], stored_documents: list[dict], ordered: bool) -> InsertManyResult:
     """mongomock's ``insert_many`` (same results and errors) for plain documents with an ``_id`` in a
     collection with no unique index but ``_id``, without its slow per-value checks."""
@@ -307,7 +331,8 @@ def _replace_fast(store: Any, filter: Mapping[str, Any], replacement: Mapping[st
     if key is None or replacement.get("_id", key) != key or any(k.startswith("$") for k in replacement):
         return None
     try:
-        stored = _stored(dict(replacement, _id=key))
+        stored = _taken(replacement)
+        stored.setdefault("_id", key)
         query = _stored(dict(filter))  # values as MongoDB compares them: datetimes naive UTC, to the millisecond
     except _Unusual:
         return None

@@ -42,6 +42,7 @@ from fhir_server.context import RequestContext
 from fhir_server.storage import locks
 from fhir_server.storage.export_store import ExportStore
 from fhir_server.storage.locks import LockBusy
+from fhir_server.storage.stored_form import StoredForm
 
 __all__ = ["Applied", "LockBusy", "NewVersion", "Repository", "StoredVersion", "VersionConflict", "as_utc", "utc_now"]
 
@@ -128,19 +129,29 @@ def _history_version(doc: dict[str, Any]) -> StoredVersion:
     return StoredVersion(doc["t"], doc["i"], doc["v"], as_utc(doc["ts"]), doc["del"], doc.get("raw"), doc.get("m", ""))
 
 
-def current_document(new: NewVersion) -> dict[str, Any]:
-    """The current-collection document for ``new`` (a tombstone carries no search index)."""
-    doc = {"_id": new.id, "vid": new.vid, "ts": new.ts, "del": new.deleted, "raw": new.raw}
+def stored_time(ts: datetime) -> datetime:
+    """``ts`` as a stored document holds it: naive UTC at millisecond precision (see StoredForm)."""
+    if ts.tzinfo is not None:
+        ts = (ts - ts.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
+    return ts if not ts.microsecond % 1000 else ts.replace(microsecond=ts.microsecond // 1000 * 1000)
+
+
+def current_document(new: NewVersion) -> StoredForm:
+    """The current-collection document for ``new`` (a tombstone carries no search index).
+
+    Handed to the store as it is: the search index comes from extraction in stored form and is
+    not changed after (``NewVersion.index`` is read, never written, once the version exists)."""
+    doc = StoredForm({"_id": new.id, "vid": new.vid, "ts": stored_time(new.ts), "del": new.deleted, "raw": new.raw})
     if not new.deleted:
         doc.update(new.index)
     return doc
 
 
-def history_document(new: NewVersion) -> dict[str, Any]:
-    return {
+def history_document(new: NewVersion) -> StoredForm:
+    return StoredForm({
         "_id": f"{new.type}/{new.id}/{new.vid}", "t": new.type, "i": new.id, "v": new.vid,
-        "ts": new.ts, "del": new.deleted, "m": new.method, "raw": new.raw,
-    }
+        "ts": stored_time(new.ts), "del": new.deleted, "m": new.method, "raw": new.raw,
+    })
 
 
 @dataclass

@@ -19,21 +19,25 @@ def test_fold():
 
 
 def test_date_ranges_of_every_precision():
-    assert date_range("2020") == (datetime(2020, 1, 1), datetime(2020, 12, 31, 23, 59, 59, 999999))
-    assert date_range("2020-02") == (datetime(2020, 2, 1), datetime(2020, 2, 29, 23, 59, 59, 999999))
-    assert date_range("2020-02-03") == (datetime(2020, 2, 3), datetime(2020, 2, 3, 23, 59, 59, 999999))
-    assert date_range("2020-02-03T04:05Z") == (datetime(2020, 2, 3, 4, 5), datetime(2020, 2, 3, 4, 5, 59, 999999))
+    assert date_range("2020") == (datetime(2020, 1, 1), datetime(2020, 12, 31, 23, 59, 59, 999000))
+    assert date_range("2020-02") == (datetime(2020, 2, 1), datetime(2020, 2, 29, 23, 59, 59, 999000))
+    assert date_range("2020-02-03") == (datetime(2020, 2, 3), datetime(2020, 2, 3, 23, 59, 59, 999000))
+    assert date_range("2020-02-03T04:05Z") == (datetime(2020, 2, 3, 4, 5), datetime(2020, 2, 3, 4, 5, 59, 999000))
     assert date_range("2020-02-03T04:05:06-05:00") == (
         datetime(2020, 2, 3, 9, 5, 6),
-        datetime(2020, 2, 3, 9, 5, 6, 999999),
+        datetime(2020, 2, 3, 9, 5, 6, 999000),
     )
     assert date_range("2020-02-03T04:05:06.5Z") == (
         datetime(2020, 2, 3, 4, 5, 6, 500000),
-        datetime(2020, 2, 3, 4, 5, 6, 599999),
+        datetime(2020, 2, 3, 4, 5, 6, 599000),
     )
-    assert date_range("2020-02-03T04:05:06.1234567Z") == (
-        datetime(2020, 2, 3, 4, 5, 6, 123456),
-        datetime(2020, 2, 3, 4, 5, 6, 123456),
+    assert date_range("2020-02-03T04:05:06.12Z") == (
+        datetime(2020, 2, 3, 4, 5, 6, 120000),
+        datetime(2020, 2, 3, 4, 5, 6, 129000),
+    )
+    assert date_range("2020-02-03T04:05:06.1234567Z") == (  # BSON stores milliseconds
+        datetime(2020, 2, 3, 4, 5, 6, 123000),
+        datetime(2020, 2, 3, 4, 5, 6, 123000),
     )
     for bad in ("2020-13", "2020-02-30", "20", "2020-01-01T25:00:00Z", "2020-1-1", "now"):
         assert date_range(bad) is None

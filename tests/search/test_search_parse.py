@@ -24,7 +24,7 @@ def test_clauses_are_typed_and_ored():
         m.Clause(get("Observation", "code"), None, (m.TokenValue(None, "a"), m.TokenValue("http://s", "b", True))),
         m.Clause(
             get("Observation", "date"), None,
-            (m.DateValue("ge", datetime(2020, 1, 1), datetime(2020, 12, 31, 23, 59, 59, 999999), "2020"),),
+            (m.DateValue("ge", datetime(2020, 1, 1), datetime(2020, 12, 31, 23, 59, 59, 999000), "2020"),),
         ),
         m.Clause(get("Observation", "value-quantity"), None, (m.QuantityValue("eq", Decimal("5"), 4.5, 5.5, None, "mg"),)),
     ]  # fmt: skip

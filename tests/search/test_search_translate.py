@@ -138,20 +138,20 @@ def test_reference_identifier():
 @pytest.mark.parametrize(
     ("prefix", "cond"),
     [
-        ("", {"lo": {"$gte": datetime(2020, 1, 1)}, "hi": {"$lte": datetime(2020, 1, 31, 23, 59, 59, 999999)}}),
-        ("eq", {"lo": {"$gte": datetime(2020, 1, 1)}, "hi": {"$lte": datetime(2020, 1, 31, 23, 59, 59, 999999)}}),
-        ("ne", {"$or": [{"lo": {"$lt": datetime(2020, 1, 1)}}, {"hi": {"$gt": datetime(2020, 1, 31, 23, 59, 59, 999999)}}]}),
-        ("gt", {"hi": {"$gt": datetime(2020, 1, 31, 23, 59, 59, 999999)}}),
+        ("", {"lo": {"$gte": datetime(2020, 1, 1)}, "hi": {"$lte": datetime(2020, 1, 31, 23, 59, 59, 999000)}}),
+        ("eq", {"lo": {"$gte": datetime(2020, 1, 1)}, "hi": {"$lte": datetime(2020, 1, 31, 23, 59, 59, 999000)}}),
+        ("ne", {"$or": [{"lo": {"$lt": datetime(2020, 1, 1)}}, {"hi": {"$gt": datetime(2020, 1, 31, 23, 59, 59, 999000)}}]}),
+        ("gt", {"hi": {"$gt": datetime(2020, 1, 31, 23, 59, 59, 999000)}}),
         ("lt", {"lo": {"$lt": datetime(2020, 1, 1)}}),
         ("ge", {"$or": [
-            {"hi": {"$gt": datetime(2020, 1, 31, 23, 59, 59, 999999)}},
-            {"lo": {"$gte": datetime(2020, 1, 1)}, "hi": {"$lte": datetime(2020, 1, 31, 23, 59, 59, 999999)}},
+            {"hi": {"$gt": datetime(2020, 1, 31, 23, 59, 59, 999000)}},
+            {"lo": {"$gte": datetime(2020, 1, 1)}, "hi": {"$lte": datetime(2020, 1, 31, 23, 59, 59, 999000)}},
         ]}),
         ("le", {"$or": [
             {"lo": {"$lt": datetime(2020, 1, 1)}},
-            {"lo": {"$gte": datetime(2020, 1, 1)}, "hi": {"$lte": datetime(2020, 1, 31, 23, 59, 59, 999999)}},
+            {"lo": {"$gte": datetime(2020, 1, 1)}, "hi": {"$lte": datetime(2020, 1, 31, 23, 59, 59, 999000)}},
         ]}),
-        ("sa", {"lo": {"$gt": datetime(2020, 1, 31, 23, 59, 59, 999999)}}),
+        ("sa", {"lo": {"$gt": datetime(2020, 1, 31, 23, 59, 59, 999000)}}),
         ("eb", {"hi": {"$lt": datetime(2020, 1, 1)}}),
     ],
 )  # fmt: skip
@@ -168,7 +168,7 @@ def test_date_ap_uses_ten_percent_of_gap_to_now():
         "_dt": {
             "$elemMatch": {
                 "p": "birthdate",
-                "lo": {"$lte": datetime(2010, 1, 1, 23, 59, 59, 999999) + tol},
+                "lo": {"$lte": datetime(2010, 1, 1, 23, 59, 59, 999000) + tol},
                 "hi": {"$gte": datetime(2010, 1, 1) - tol},
             }
         }
@@ -182,16 +182,16 @@ def test_date_with_timezone_is_utc():
             "$elemMatch": {
                 "p": "date",
                 "lo": {"$gte": datetime(2020, 1, 1, 8, 0, 0)},
-                "hi": {"$lte": datetime(2020, 1, 1, 8, 0, 0, 999999)},
+                "hi": {"$lte": datetime(2020, 1, 1, 8, 0, 0, 999000)},
             }
         }
     }
 
 
 def test_last_updated_uses_ts():
-    assert f("Patient", ("_lastUpdated", "gt2020-01-01")) == {"ts": {"$gt": datetime(2020, 1, 1, 23, 59, 59, 999999)}}
+    assert f("Patient", ("_lastUpdated", "gt2020-01-01")) == {"ts": {"$gt": datetime(2020, 1, 1, 23, 59, 59, 999000)}}
     assert f("Patient", ("_lastUpdated", "2020")) == {
-        "ts": {"$gte": datetime(2020, 1, 1), "$lte": datetime(2020, 12, 31, 23, 59, 59, 999999)}
+        "ts": {"$gte": datetime(2020, 1, 1), "$lte": datetime(2020, 12, 31, 23, 59, 59, 999000)}
     }
 
 

@@ -9,7 +9,9 @@ import pytest
 from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
+from fhir_server.storage import embedded
 from fhir_server.storage.embedded import open_embedded
+from fhir_server.storage.stored_form import StoredForm
 
 AWARE = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone(timedelta(hours=2)))
 DOCS = [
@@ -89,3 +91,29 @@ async def test_fast_writes_drop_expired_ttl_documents_first_as_mongomock_does():
     result = await collection.insert_many([{"_id": "lock", "exp": datetime.now(timezone.utc) + timedelta(minutes=1)}])
     assert result.inserted_ids == ["lock"]
     assert await collection.count_documents({}) == 1
+
+
+async def test_a_stored_form_document_is_kept_without_copying_its_members():
+    entries = [{"p": "date", "lo": datetime(2011, 1, 1), "hi": datetime(2011, 1, 1, 23, 59, 59, 999000)}]
+    document = StoredForm({"_id": "a", "ts": datetime(2024, 5, 6, 7, 8, 9, 123000), "raw": b"{}", "_dt": entries})
+    collection = open_embedded("t")["c"]
+    await collection.insert_many([document])
+    kept = embedded._documents_of(collection._coll._store)["a"]
+    assert type(kept) is dict and kept == document and kept["_dt"] is entries
+    read = await collection.find_one({"_id": "a"})
+    assert read == document and read["_dt"] is not entries  # reads are copies, as before
+
+
+@pytest.mark.parametrize("member", [
+    {"ts": AWARE},  # aware: MongoDB keeps naive UTC
+    {"ts": datetime(2024, 5, 6, 7, 8, 9, 123456)},  # finer than the millisecond BSON keeps
+    {"tags": ("x", "y")},  # a tuple: stored as a list
+])
+async def test_a_stored_form_document_not_in_stored_form_is_caught_when_checking(member, monkeypatch):
+    document = StoredForm({"_id": "a", **member})
+    assert not embedded.in_stored_form(document)
+    monkeypatch.setattr(embedded, "CHECK_STORED_FORM", True)
+    with pytest.raises(AssertionError, match="not in stored form"):
+        await open_embedded("t")["c"].insert_many([document])
+    monkeypatch.setattr(embedded, "CHECK_STORED_FORM", False)  # unchecked, it is taken at its word
+    await open_embedded("t")["c"].insert_many([document])

@@ -1,0 +1,22 @@
+"""Documents handed to the store already in the form MongoDB stores them.
+
+PyMongo encodes a document to BSON when it is sent, so what the caller does with its dict
+afterwards never reaches the database. The embedded engine keeps Python objects instead, so it
+copies each document it is given, converting datetimes to what BSON keeps (naive UTC at
+millisecond precision). For a bulk load that copy is about a sixth of the server's CPU.
+
+A :class:`StoredForm` document is its builder's promise that the copy is not needed: it holds only
+``str`` keys, dicts, lists (no tuples), ``str``/``int``/``float``/``bool``/``None``/``bytes`` and
+naive UTC datetimes at millisecond precision, and nobody changes it, or anything in it, once it is
+handed to a write. The embedded engine then keeps its members as they are; PyMongo encodes it like
+any dict. The test suite checks the promise on every write
+(:data:`fhir_server.storage.embedded.CHECK_STORED_FORM`).
+"""
+
+from __future__ import annotations
+
+
+class StoredForm(dict):
+    """A document in stored form, handed over to the store (see the module's docstring)."""
+
+    __slots__ = ()
