@@ -3,10 +3,11 @@
 - String folding for http://hl7.org/fhir/R4/search.html#string (case- and accent-insensitive,
   whitespace collapsed).
 - Implicit ranges of dates of any precision (http://hl7.org/fhir/R4/search.html#date): a date
-  ``2020-01`` is ``[2020-01-01T00:00:00, 2020-01-31T23:59:59.999]``. All datetimes are naive UTC at
-  millisecond precision, the form MongoDB stores (BSON dates are UTC milliseconds), so extracted
-  index values are stored as they are and queries compare with the same values on every engine. A dateTime or date without timezone is taken as UTC: the spec says "server
-  local time", and this server's local time is UTC by definition.
+  ``2020-01`` is ``[2020-01-01T00:00:00, 2020-01-31T23:59:59.999]``. All datetimes are naive UTC
+  at millisecond precision, the form MongoDB stores (BSON dates are UTC milliseconds), so
+  extracted index values are stored as they are and queries compare with the same values on
+  every engine. A dateTime or date without timezone is taken as UTC: the spec says "server local
+  time", and this server's local time is UTC by definition.
 - Phonetic codes (American Soundex) of the words of a name, for the ``phonetic`` parameters.
 - Implicit ranges of decimals from their significant digits (http://hl7.org/fhir/R4/search.html#number):
   ``100`` is ``[99.5, 100.5)``, ``100.00`` is ``[99.995, 100.005)``, ``1e2`` is ``[50, 150)``.
