@@ -37,6 +37,7 @@ from fhir_server.search.index import INDEX_FIELDS, extract_index
 from fhir_server.search.index_values import local_bases, set_local_bases
 from fhir_server.spec.resource_types import RESOURCE_TYPES
 from fhir_server.storage import reindex_store
+from fhir_server.storage.stored_form import stored_time
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +158,7 @@ def as_stored(value: Any) -> Any:
     datetimes naive UTC (MongoDB with ``tz_aware=True`` returns aware ones, the embedded engine
     naive ones) at the millisecond precision BSON stores, tuples as lists."""
     if isinstance(value, datetime):
-        if value.tzinfo:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
-        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+        return stored_time(value)
     if isinstance(value, dict):
         return {k: as_stored(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

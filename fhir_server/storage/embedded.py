@@ -22,7 +22,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from pymongo.operations import ReplaceOne
 from pymongo.results import InsertManyResult, InsertOneResult, UpdateResult
 
-from fhir_server.storage.stored_form import StoredForm
+from fhir_server.storage.stored_form import StoredForm, stored_time
 
 CHECK_STORED_FORM = False
 """Check every :class:`StoredForm` document against the conversion it skips (the tests turn this on)."""
@@ -255,11 +255,7 @@ def _stored(value: Any) -> Any:
     if kind in _ATOMIC:
         return value
     if kind is datetime:
-        if value.tzinfo is not None:
-            value = (value - value.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
-        elif not value.microsecond % 1000:
-            return value  # already as stored (datetimes are immutable: shared, not copied)
-        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+        return stored_time(value)
     raise _Unusual
 
 

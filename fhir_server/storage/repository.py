@@ -42,7 +42,7 @@ from fhir_server.context import RequestContext
 from fhir_server.storage import locks
 from fhir_server.storage.export_store import ExportStore
 from fhir_server.storage.locks import LockBusy
-from fhir_server.storage.stored_form import StoredForm
+from fhir_server.storage.stored_form import StoredForm, stored_time
 
 __all__ = ["Applied", "LockBusy", "NewVersion", "Repository", "StoredVersion", "VersionConflict", "as_utc", "utc_now"]
 
@@ -127,13 +127,6 @@ def _current_version(resource_type: str, doc: dict[str, Any]) -> StoredVersion:
 
 def _history_version(doc: dict[str, Any]) -> StoredVersion:
     return StoredVersion(doc["t"], doc["i"], doc["v"], as_utc(doc["ts"]), doc["del"], doc.get("raw"), doc.get("m", ""))
-
-
-def stored_time(ts: datetime) -> datetime:
-    """``ts`` as a stored document holds it: naive UTC at millisecond precision (see StoredForm)."""
-    if ts.tzinfo is not None:
-        ts = (ts - ts.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
-    return ts if not ts.microsecond % 1000 else ts.replace(microsecond=ts.microsecond // 1000 * 1000)
 
 
 def current_document(new: NewVersion) -> StoredForm:

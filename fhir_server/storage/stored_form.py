@@ -15,8 +15,18 @@ any dict. The test suite checks the promise on every write
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class StoredForm(dict):
     """A document in stored form, handed over to the store (see the module's docstring)."""
 
     __slots__ = ()
+
+
+def stored_time(ts: datetime) -> datetime:
+    """``ts`` as a stored document holds it: naive UTC at millisecond precision (BSON dates are UTC
+    milliseconds). One already in that form is returned as it is (datetimes are immutable)."""
+    if ts.tzinfo is not None:
+        ts = (ts - ts.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
+    return ts if not ts.microsecond % 1000 else ts.replace(microsecond=ts.microsecond // 1000 * 1000)
