@@ -108,11 +108,12 @@ def utc_now() -> datetime:
     global _now
     millis = time.time_ns() // 1_000_000
     if _now[0] != millis:
-        _now = (millis, datetime.fromtimestamp(millis // 1000, timezone.utc).replace(microsecond=millis % 1000 * 1000))
+        _now = (millis, _EPOCH + timedelta(0, 0, 0, millis))  # positional: keyword arguments cost more than the rest
     return _now[1]
 
 
-_now: tuple[int, datetime] = (0, datetime.fromtimestamp(0, timezone.utc))
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_now: tuple[int, datetime] = (0, _EPOCH)
 
 
 def as_utc(ts: datetime) -> datetime:

@@ -26,7 +26,21 @@ class StoredForm(dict):
 
 def stored_time(ts: datetime) -> datetime:
     """``ts`` as a stored document holds it: naive UTC at millisecond precision (BSON dates are UTC
-    milliseconds). One already in that form is returned as it is (datetimes are immutable)."""
-    if ts.tzinfo is not None:
-        ts = (ts - ts.utcoffset()).replace(tzinfo=None)  # type: ignore[operator]
-    return ts if not ts.microsecond % 1000 else ts.replace(microsecond=ts.microsecond // 1000 * 1000)
+    milliseconds). One already in that form is returned as it is (datetimes are immutable).
+
+    The last conversion is remembered: a version's time goes into its current document and its
+    history document, and the versions written in one millisecond share one time. The naive
+    datetime is built with positional arguments: ``datetime.replace`` parses keyword arguments,
+    several times slower."""
+    global _last
+    if _last[0] is ts:
+        return _last[1]
+    if ts.tzinfo is None and not ts.microsecond % 1000:
+        return ts
+    utc = ts if ts.tzinfo is None else ts - ts.utcoffset()  # type: ignore[operator]
+    stored = datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond // 1000 * 1000)
+    _last = (ts, stored)
+    return stored
+
+
+_last: tuple[datetime | None, datetime] = (None, datetime(1970, 1, 1))
