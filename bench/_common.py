@@ -187,13 +187,29 @@ def machine(wait_idle: float = 0.0) -> dict[str, Any]:
 
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpus": os.cpu_count(), "cpu_model": _cpu_model(), "python": platform.python_version(),
+        "cpus": os.cpu_count(), "cpu_model": _cpu_model(), "python": platform.python_version(), **interpreter(),
         "uvicorn": uvicorn.__version__, "fastapi": fastapi.__version__, "starlette": starlette.__version__,
         "uvicorn_loop": "uvloop" if _importable("uvloop") else "asyncio",
         "uvicorn_http": "httptools" if _importable("httptools") else "h11",
         **_git_state(),
         "busy_cpus_before": round(busy, 2),
     }
+
+
+def interpreter() -> dict[str, str]:
+    """Which CPython runs the benchmark (and the served process: the same executable), and how it
+    was built. A build without profile-guided and link-time optimisation (``--enable-optimizations``,
+    ``--with-lto``) runs this server's Python code markedly slower; the official Docker image
+    (``python:3.11-slim``) is built with both. Debian's ``/usr/bin/python3.11`` is built with both
+    too, but its ``CONFIG_ARGS`` do not show it (Debian passes them outside ``configure``)."""
+    import sysconfig
+
+    base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    configured = sysconfig.get_config_var("CONFIG_ARGS") or ""
+    flags = [flag for flag in ("--enable-optimizations", "--with-lto") if flag in configured]
+    if not flags and base.startswith("/usr/bin/python3"):
+        flags = ["Debian build (PGO + LTO, not shown in CONFIG_ARGS)"]
+    return {"python_executable": base, "python_build": ", ".join(flags) or "no PGO/LTO (plain ./configure)"}
 
 
 def cpu_busy_total() -> tuple[float, float]:

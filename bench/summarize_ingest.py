@@ -3,7 +3,8 @@
 One run of ``bench_ingest.py`` says little on a host whose speed drifts by ±25 % within a minute;
 this reads every result file written since ``--since`` (a ``YYYYMMDD-HHMMSS`` stamp, as in the
 file names) and prints, per measure, the median, the range and the number of runs. Runs with
-``--pin-cpu`` count as their own measures.
+``--pin-cpu``, and runs on another CPython build (``bench/README.md``: the interpreter), count as
+their own measures.
 
 Usage: ``.venv/bin/python bench/summarize_ingest.py [--since 20261122-045254]``
 """
@@ -39,6 +40,13 @@ def measures(run: dict) -> dict[str, float]:
     return out
 
 
+def _interpreter(meta: dict) -> str:
+    """The CPython of a run, as the summary groups runs (runs from before this was recorded: ``?``)."""
+    if "python_build" not in meta:
+        return f"CPython {meta.get('python', '?')}"
+    return f"CPython {meta['python']} ({meta['python_executable']}; {meta['python_build']})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--since", default="", help="only runs at or after this YYYYMMDD-HHMMSS stamp")
@@ -46,8 +54,10 @@ def main() -> None:
     files = sorted(p for p in RESULTS.glob("ingest-2*.json") if p.stem.removeprefix("ingest-") >= args.since)
     values: dict[str, list[float]] = {}
     for path in files:
-        for name, value in measures(orjson.loads(path.read_bytes())).items():
-            values.setdefault(name, []).append(value)
+        run = orjson.loads(path.read_bytes())
+        python = _interpreter(run.get("meta", {}))
+        for name, value in measures(run).items():
+            values.setdefault(f"{python}: {name}", []).append(value)
     if not values:
         print(f"no ingest results in {RESULTS} since {args.since or 'the beginning'}")
         return

@@ -26,7 +26,7 @@ from fhir_server.validation import validate_resource
 Criteria = list[tuple[str, str]]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Written:
     """The outcome of a write: the version now current, and the HTTP status it earns."""
 
@@ -34,9 +34,10 @@ class Written:
     status: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Planned:
-    """A write worked out but not stored: ``version`` None means there is nothing to store."""
+    """A write worked out but not stored: ``version`` None means there is nothing to store.
+    Values, like ``StoredVersion`` (and not frozen for the same reason)."""
 
     stored: StoredVersion
     status: int

@@ -70,9 +70,13 @@ class VersionConflict(Exception):
         self.resource = resource
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoredVersion:
-    """One version of one resource as stored: ``raw`` is None for a delete tombstone."""
+    """One version of one resource as stored: ``raw`` is None for a delete tombstone.
+
+    A value: never changed once made. Not ``frozen``: a frozen dataclass sets each field through
+    ``object.__setattr__``, four times the cost of making it, and several are made per written
+    resource (this one, :class:`NewVersion`, ``plans.Planned``)."""
 
     type: str
     id: str
@@ -83,9 +87,10 @@ class StoredVersion:
     method: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewVersion:
-    """A version to write. ``expected_vid`` is the version it replaces (0: none may exist)."""
+    """A version to write. ``expected_vid`` is the version it replaces (0: none may exist).
+    A value, like :class:`StoredVersion` (and not frozen for the same reason)."""
 
     type: str
     id: str
