@@ -29,7 +29,7 @@ from fhir_server.search.fhirpath import Extractor, Node, compile_expression
 from fhir_server.search.index_codegen import Extract, compile_plan
 from fhir_server.search.index_keys import INDEX_KEYS  # noqa: F401  (re-exported)
 from fhir_server.search.index_plan import (  # noqa: F401  (FIELD_OF_TYPE re-exported)
-    CONVERTERS, FIELD_OF_TYPE, SORT_KEY, TypePlan, reference_param_entries, converter_of, sort_values,
+    CONVERTERS, FIELD_OF_TYPE, SORT_KEY, TypePlan, converter_of, derived_sort_values, reference_param_entries, sort_values,
 )
 from fhir_server.spec import search_parameters as registry
 from fhir_server.spec.search_parameters import SearchParam
@@ -76,8 +76,9 @@ def compiled_params(resource_type: str) -> list[_Compiled]:
     hit = _cache.get(resource_type)
     if hit is not None and hit[0] == version:
         return hit[1]
+    derived = type_plan(resource_type).derived  # before the lock: the plan takes it too
     with _lock:
-        params = [_Compiled(p) for p in _indexed(resource_type)]
+        params = [_Compiled(p) for p in _indexed(resource_type) if p.code not in derived]
         _cache[resource_type] = (version, params)
     return params
 
@@ -97,6 +98,12 @@ def _planned(resource_type: str) -> tuple[int, TypePlan, Extract]:
         plan = TypePlan(resource_type, _indexed(resource_type))
         hit = _plans[resource_type] = (version, plan, compile_plan(plan, extract_index_plain))
     return hit
+
+
+def stored_as(resource_type: str | None, code: str) -> tuple[str, ...]:
+    """The codes of the parameters whose index entries answer parameter ``code`` of a type: its
+    members when it is derived (:func:`~fhir_server.search.index_plan.derived_params`), else ()."""
+    return type_plan(resource_type).derived.get(code, ()) if resource_type else ()
 
 
 def fallback_expressions(resource_type: str) -> list[tuple[str, str]]:
@@ -156,6 +163,7 @@ def extract_index_plain(resource: dict) -> dict[str, Any]:
         if key:
             sort_values(code, key, entries, sort, sort_desc)
     if sort:
+        derived_sort_values(type_plan(resource.get("resourceType", "")).derived_sort, sort, sort_desc)
         out["_sort"] = sort
         out["_sortd"] = sort_desc
     return out

@@ -27,7 +27,7 @@ from fhir_server.search import index_values as iv
 from fhir_server.search.fhirpath import children
 from fhir_server.search.index_plan import (
     AS, COMPOSITE, FIELD, OWN, PLAIN, REFERENCE, SKIPPED_FOR_SORT, Run, TypePlan, combinations,
-    reference_param_entries, sort_values,
+    derived_sort_values, reference_param_entries, sort_values,
 )
 
 Extract = Callable[[dict], dict[str, Any]]
@@ -43,6 +43,7 @@ def compile_plan(plan: TypePlan, fallback: Extract) -> Extract:
         "E": _EMPTY, "NONES": itertools.repeat(None), "CHILDREN": children, "STEP": plan.step, "PLAN": plan,
         "PARAM": tuple(plan.params), "COMP": tuple(plan.components), "RUN": Run, "REF": reference_param_entries,
         "COMBINATIONS": combinations, "SORTV": sort_values, "SKIP": SKIPPED_FOR_SORT, "GEO": iv.geo_value,
+        "DERIVED": plan.derived_sort, "DERIVED_SORT": derived_sort_values,
         "FALLBACK": fallback, "W": tuple(slot.arg if slot is not None and slot.kind == AS else None for slot in plan.slots),
     }
     for number, convert in enumerate(writer.converters):
@@ -94,6 +95,8 @@ class _Writer:
         for number, param in enumerate(self.plan.params):
             self.param(number, param)
         w(1, "if sort:")
+        if self.plan.derived_sort:
+            w(2, "DERIVED_SORT(DERIVED, sort, sortd)")
         w(2, "out['_sort'] = sort")
         w(2, "out['_sortd'] = sortd")
         w(1, "return out")

@@ -190,6 +190,12 @@ class TypePlan:
                 compiled.components.append(components[key])
             compiled.keys = tuple(f"c{i}" for i in range(len(compiled.components)))
             self.params.append(compiled)
+        official = {param.code for param in params if not param.custom}
+        self.derived = derived_params(self.params, official)
+        """Parameters not extracted: code → the codes whose entries are its entries."""
+        self.derived_sort = tuple((code, members) for code, members in self.derived.items()
+                                  if next(p for p in self.params if p.code == code).sort_key)
+        self.params = [param for param in self.params if param.code not in self.derived]
         self.components = list(components.values())
         self._number_depth_first(tree)
         self._share_conversions()
@@ -236,6 +242,53 @@ class TypePlan:
                     param.mode = OWN
         for comp in self.components:
             comp.memo = tuple(numbers.get((comp.convert, slot)) for slot in comp.parts)
+
+
+def derived_params(params: list[_Param], official: set[str]) -> dict[str, tuple[str, ...]]:
+    """The parameters whose entries would be exactly the entries of other parameters of the type,
+    ``p`` aside: code → those parameters' codes (in registry order).
+
+    R4 defines such unions: Observation's ``combo-code`` is ``Observation.code |
+    Observation.component.code``, the paths of ``code`` and ``component-code``;
+    ``combo-code-value-quantity`` is ``code-value-quantity`` on the resource and
+    ``component-code-value-quantity`` on each component. Their entries are not stored (a third of
+    an Observation's): a search on one matches the entries of its members (``p`` in the members'
+    codes, :mod:`fhir_server.search.translate`), which is the same set of resources; its sort
+    values are the smallest and largest of its members' (:func:`derived_sort_values`).
+
+    A parameter is derived when it reads two or more slots and the parameters of the same kind,
+    index field, conversion and components that read only some of its slots (each fewer than it
+    does, themselves stored) together read all of them. Only official R4 parameters take part:
+    a custom SearchParameter never changes what is stored for another parameter (documents
+    written before it would lack entries until ``$reindex``).
+    """
+    derived: dict[str, tuple[str, ...]] = {}
+    stored: list[_Param] = []
+    for param in sorted(params, key=lambda p: len(p.parts)):  # stable: registry order within a size
+        if param.code in official and param.kind in ("plain", "composite") and len(param.parts) > 1:
+            slots = set(param.parts)
+            members = [
+                q for q in stored
+                if q.code in official and q.kind == param.kind and q.field == param.field and q.convert is param.convert
+                and q.components == param.components and len(q.parts) < len(slots) and slots.issuperset(q.parts)
+            ]
+            if members and slots == {slot for q in members for slot in q.parts}:
+                order = {q.code: n for n, q in enumerate(params)}
+                derived[param.code] = tuple(sorted((q.code for q in members), key=order.__getitem__))
+                continue
+        stored.append(param)
+    return derived
+
+
+def derived_sort_values(derived: tuple[tuple[str, tuple[str, ...]], ...], low: dict[str, Any], high: dict[str, Any]) -> None:
+    """The sort values of derived parameters (:func:`derived_params`): the smallest of their
+    members' smallest values, the largest of their largest (what :func:`sort_values` gives on
+    the union of the members' entries)."""
+    for code, members in derived:
+        lows = [low[m] for m in members if m in low]
+        if lows:
+            low[code] = min(lows)
+            high[code] = max(high[m] for m in members if m in high)
 
 
 def _concat(vals: list[list[Node]], parts: tuple[int, ...]) -> list[Node]:

@@ -107,7 +107,9 @@ class Clause:
     """One parameter occurrence: ``values`` are ORed. ``missing`` set for ``:missing``.
 
     ``modifier`` is the modifier as written (``exact``, ``not``, ``Patient``...); for reference
-    parameters a resource-type modifier is also put in ``target_type``.
+    parameters a resource-type modifier is also put in ``target_type``. ``stored_as``: the
+    parameters whose index entries answer this one when it is not stored itself (Observation's
+    ``combo-code``: ``code`` and ``component-code``); empty when it is.
     """
 
     param: SearchParam
@@ -115,6 +117,7 @@ class Clause:
     values: tuple[Value, ...] = ()
     missing: bool | None = None
     target_type: str | None = None
+    stored_as: tuple[str, ...] = ()
 
     @property
     def code(self) -> str:

@@ -10,9 +10,11 @@ unless ``lenient`` (``Prefer: handling=lenient``), when they are listed in ``ign
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from fhir_server.errors import FhirError, bad_request
 from fhir_server.search import model as m
+from fhir_server.search.index import stored_as
 from fhir_server.search.values import parse_value, split_unescaped
 from fhir_server.spec import search_parameters as registry
 from fhir_server.spec.resource_types import RESOURCE_TYPES
@@ -84,7 +86,9 @@ def _parse_param(ps: m.ParsedSearch, rt: str | None, name: str, value: str, dept
     if value == "":
         ps.ignored.append((name, value))  # empty values are ignored (search.html#errors)
         return
-    ps.clauses.append(parse_clause(param, modifier if colon else None, value, name))
+    clause = parse_clause(param, modifier if colon else None, value, name)
+    stored = stored_as(rt, code)
+    ps.clauses.append(replace(clause, stored_as=stored) if stored else clause)
 
 
 def parse_clause(param: SearchParam, modifier: str | None, value: str, name: str) -> m.Clause:

@@ -43,16 +43,23 @@ class Context:
         return self.now or datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _elem(field: str, code: str, conds: list[c.Cond]) -> Filter:
-    """Some entry of ``field`` for parameter ``code`` matches one of ``conds`` (comma = OR).
+def _p(clause: m.Clause) -> Any:
+    """What the ``p`` of the clause's index entries is: its code, or one of the codes that hold
+    the entries of a parameter not stored itself (``Clause.stored_as``)."""
+    return {"$in": list(clause.stored_as)} if clause.stored_as else clause.code
+
+
+def _elem(field: str, clause: m.Clause, conds: list[c.Cond]) -> Filter:
+    """Some entry of ``field`` of the clause's parameter matches one of ``conds`` (comma = OR).
 
     Each alternative becomes its own ``$elemMatch`` under a top-level ``$or`` (alternatives that
     differ in one value merged into ``$in``), so every branch constrains ``p`` and an indexed key:
     MongoDB cannot bound an index scan with an ``$or`` inside ``$elemMatch``."""
+    p = _p(clause)
     if not conds:
-        return {field: {"$elemMatch": {"p": code}}}
+        return {field: {"$elemMatch": {"p": p}}}
     branches = c.merge_in([branch for cond in conds for branch in c.dnf(cond)])
-    out = [{field: {"$elemMatch": {"p": code, **branch}}} for branch in branches]
+    out = [{field: {"$elemMatch": {"p": p, **branch}}} for branch in branches]
     return out[0] if len(out) == 1 else {"$or": out}
 
 
@@ -65,7 +72,7 @@ def translate_missing(clause: m.Clause) -> Filter:
         return {"ts": {"$exists": not clause.missing}}
     if clause.param.type == "special":
         return {"_geo": {"$exists": not clause.missing}}
-    present = {FIELD_OF_TYPE[clause.param.type]: {"$elemMatch": {"p": code}}}
+    present = {FIELD_OF_TYPE[clause.param.type]: {"$elemMatch": {"p": _p(clause)}}}
     return {"$nor": [present]} if clause.missing else present
 
 
@@ -73,7 +80,7 @@ def translate_string(clause: m.Clause) -> Filter:
     if clause.param.url in PHONETIC_URLS and clause.modifier is None:
         return translate_phonetic(clause)
     conds = [c.string_cond(v, clause.modifier) for v in clause.values]  # type: ignore[arg-type]
-    return _elem("_str", clause.code, conds)
+    return _elem("_str", clause, conds)
 
 
 def translate_phonetic(clause: m.Clause) -> Filter:
@@ -83,7 +90,7 @@ def translate_phonetic(clause: m.Clause) -> Filter:
         assert isinstance(value, m.StringValue)
         codes = phonetic_codes(value.text)
         if codes:
-            alternatives.append(and_filters([_elem("_str", clause.code, [{"v": code}]) for code in codes]))
+            alternatives.append(and_filters([_elem("_str", clause, [{"v": code}]) for code in codes]))
     if not alternatives:
         return dict(MATCH_NOTHING)
     return alternatives[0] if len(alternatives) == 1 else {"$or": alternatives}
@@ -106,18 +113,18 @@ def translate_token(clause: m.Clause, ctx: Context = Context()) -> Filter:
                 conds.append(cond)
         if not conds:
             return {} if mod == "not-in" else dict(MATCH_NOTHING)
-        found = _elem("_tok", code, conds)
+        found = _elem("_tok", clause, conds)
         return {"$nor": [found]} if mod == "not-in" else found
-    found = _elem("_tok", code, [c.token_cond(v) for v in clause.values])
+    found = _elem("_tok", clause, [c.token_cond(v) for v in clause.values])
     # :not = resources without a matching value, those missing the element included (search.html#token)
     return {"$nor": [found]} if mod == "not" else found
 
 
 def translate_reference(clause: m.Clause, ctx: Context = Context()) -> Filter:
     if clause.modifier == "identifier":
-        return _elem("_tok", clause.code, [c.token_cond(v) for v in clause.values])
+        return _elem("_tok", clause, [c.token_cond(v) for v in clause.values])
     conds = [c.reference_cond(v, ctx.base_urls) for v in clause.values]  # type: ignore[arg-type]
-    return _elem("_ref", clause.code, conds)
+    return _elem("_ref", clause, conds)
 
 
 def translate_date(clause: m.Clause, ctx: Context = Context()) -> Filter:
@@ -126,19 +133,19 @@ def translate_date(clause: m.Clause, ctx: Context = Context()) -> Filter:
         conds = [c.date_cond(v, now, "ts", "ts") for v in clause.values]  # type: ignore[arg-type]
         return c.any_of(conds)
     conds = [c.date_cond(v, now) for v in clause.values]  # type: ignore[arg-type]
-    return _elem("_dt", clause.code, conds)
+    return _elem("_dt", clause, conds)
 
 
 def translate_number(clause: m.Clause) -> Filter:
-    return _elem("_num", clause.code, [c.number_cond(v) for v in clause.values])  # type: ignore[arg-type]
+    return _elem("_num", clause, [c.number_cond(v) for v in clause.values])  # type: ignore[arg-type]
 
 
 def translate_quantity(clause: m.Clause) -> Filter:
-    return _elem("_qty", clause.code, [c.quantity_cond(v) for v in clause.values])  # type: ignore[arg-type]
+    return _elem("_qty", clause, [c.quantity_cond(v) for v in clause.values])  # type: ignore[arg-type]
 
 
 def translate_uri(clause: m.Clause) -> Filter:
-    return _elem("_uri", clause.code, [c.uri_cond(v, clause.modifier) for v in clause.values])  # type: ignore[arg-type]
+    return _elem("_uri", clause, [c.uri_cond(v, clause.modifier) for v in clause.values])  # type: ignore[arg-type]
 
 
 _COMPONENT_COND = {
@@ -163,7 +170,7 @@ def translate_composite(clause: m.Clause, ctx: Context = Context()) -> Filter:
             for i, (comp, part) in enumerate(zip(clause.param.component, value.parts))
         ]
         conds.append(c.all_of(*parts))
-    return _elem("_cmp", clause.code, conds)
+    return _elem("_cmp", clause, conds)
 
 
 def translate_special(clause: m.Clause) -> Filter:

@@ -141,6 +141,20 @@ CASES = [
     ("Observation", "component-code-value-quantity=http://loinc.org|8462-4$gt125", []),
     ("Observation", "code-value-quantity=http://loinc.org|8480-6$lt100", ["o4"]),
     ("Observation", "combo-code-value-quantity=http://loinc.org|8480-6$gt110", ["o1", "o3"]),
+    ("Observation", "combo-code-value-quantity=8462-4$lt90", ["o3"]),
+    ("Observation", "combo-code-value-quantity=http://loinc.org|8480-6$gt125", ["o3"]),
+    # combo-*: the resource's own code/value or a component's (not stored: answered by their members' entries)
+    ("Observation", "combo-code=8480-6", ["o1", "o3", "o4"]),
+    ("Observation", "combo-code=8462-4", ["o3"]),
+    ("Observation", "combo-code=8462-4,8310-5", ["o2", "o3"]),
+    ("Observation", "combo-code:not=8480-6", ["o2"]),
+    ("Observation", "combo-code:missing=true", []),
+    ("Observation", "combo-value-quantity=lt100", ["o2", "o3", "o4"]),
+    ("Observation", "combo-value-quantity=gt125", ["o3"]),
+    ("Observation", "combo-value-quantity=gt100&combo-code=8462-4", ["o3"]),
+    ("Observation", "combo-value-quantity:missing=false", ["o1", "o2", "o3", "o4"]),
+    ("Observation", "combo-value-concept:missing=true", ["o1", "o2", "o3", "o4"]),
+    ("Observation", "combo-data-absent-reason:missing=false", []),
     # :missing
     ("Patient", "gender:missing=true", ["p4"]),
     ("Patient", "gender:missing=false", ["p1", "p2", "p3"]),
@@ -186,3 +200,11 @@ def test_sort(db):
     plan = translate(ps)
     assert plan.sort == [("_sortd.birthdate", -1), ("_id", 1)]
     assert [d["_id"] for d in db.Patient.find({}).sort(plan.sort)] == ["p4", "p2", "p1", "p3"]
+
+
+def test_sort_by_a_parameter_answered_by_others(db):
+    """``_sort`` on combo-value-quantity: the smallest of the resource's own and its components'
+    values (o3: components 130 and 85), ``-`` the largest (http://hl7.org/fhir/R4/search.html#sort)."""
+    for key, expected in (("combo-value-quantity", ["o2", "o3", "o4", "o1"]), ("-combo-value-quantity", ["o3", "o1", "o4", "o2"])):
+        plan = translate(parse_search("Observation", [("_sort", key)]))
+        assert [d["_id"] for d in db.Observation.find({}).sort(plan.sort)] == expected

@@ -112,19 +112,14 @@ def test_observation_value_quantity_reference_and_composite():
         "_tok": [
             {**code, "p": "code"},
             {"s": None, "c": None, "t": "sbp", "p": "code"},
-            {**code, "p": "combo-code"},
-            {"s": None, "c": None, "t": "sbp", "p": "combo-code"},
             {"s": "http://npi", "c": "99", "t": None, "p": "performer"},
             {"s": None, "c": "final", "t": None, "p": "status"},
-        ],
+        ],  # combo-* are answered from their members' entries (code | component-code ...): not stored
         "_cmp": [  # components by position: c0 = code, c1 = value
             {"p": "code-value-quantity", "c0": code, "c1": q},
             {"p": "code-value-quantity", "c0": code, "c1": unit},
-            {"p": "combo-code-value-quantity", "c0": code, "c1": q},
-            {"p": "combo-code-value-quantity", "c0": code, "c1": unit},
         ],
-        "_qty": [{**q, "p": "combo-value-quantity"}, {**unit, "p": "combo-value-quantity"},
-                 {**q, "p": "value-quantity"}, {**unit, "p": "value-quantity"}],
+        "_qty": [{**q, "p": "value-quantity"}, {**unit, "p": "value-quantity"}],
         "_ref": [
             {"r": "Patient/p1", "t": "Patient", "i": "p1", "p": "patient"},
             {"r": None, "p": "performer"},

@@ -102,3 +102,43 @@ def test_planned_equals_plain_with_custom_parameters():
     finally:
         for resource in custom:
             registry.unregister(resource["url"])
+
+
+def test_derived_parameters_are_observations_combo_unions():
+    from fhir_server.search.index import type_plan
+    from fhir_server.spec.resource_types import RESOURCE_TYPES
+
+    derived = {t: type_plan(t).derived for t in sorted(RESOURCE_TYPES) if type_plan(t).derived}
+    assert derived == {"Observation": {
+        "combo-code": ("code", "component-code"),
+        "combo-code-value-concept": ("code-value-concept", "component-code-value-concept"),
+        "combo-code-value-quantity": ("code-value-quantity", "component-code-value-quantity"),
+        "combo-data-absent-reason": ("component-data-absent-reason", "data-absent-reason"),
+        "combo-value-concept": ("component-value-concept", "value-concept"),
+        "combo-value-quantity": ("component-value-quantity", "value-quantity"),
+    }}  # fmt: skip
+
+
+def test_custom_parameters_neither_are_derived_nor_make_others_derived():
+    from fhir_server.search.index import type_plan
+
+    union = {"resourceType": "SearchParameter", "url": "http://example.org/sp/any-code", "name": "any-code",
+             "status": "active", "code": "any-code", "base": ["Observation"], "type": "token",
+             "expression": "Observation.code | Observation.component.code"}
+    part = {"resourceType": "SearchParameter", "url": "http://example.org/sp/main-code", "name": "main-code",
+            "status": "active", "code": "main-code", "base": ["Observation"], "type": "token",
+            "expression": "Observation.code"}
+    observation = {"resourceType": "Observation", "status": "final", "code": {"coding": [{"code": "a"}]},
+                   "component": [{"code": {"coding": [{"code": "b"}]}}]}
+    try:
+        for resource in (union, part):
+            registry.register(resource)
+        assert type_plan("Observation").derived["combo-code"] == ("code", "component-code")
+        assert "any-code" not in type_plan("Observation").derived
+        index = extract_index(observation)
+        assert sorted((e["p"], e["c"]) for e in index["_tok"] if e["p"].endswith("code")) == [
+            ("any-code", "a"), ("any-code", "b"), ("code", "a"), ("component-code", "b"), ("main-code", "a")]
+        assert repr(index) == repr(extract_index_plain(observation))
+    finally:
+        for resource in (union, part):
+            registry.unregister(resource["url"])

@@ -18,7 +18,7 @@ def f(rt: str, *params: tuple[str, str], ctx: Context = Context(now=NOW)) -> dic
     return plan.filter
 
 
-def em(field: str, code: str, *branches: dict) -> dict:
+def em(field: str, code: str | dict, *branches: dict) -> dict:
     """The filter of one parameter: one ``$elemMatch`` per alternative, ORed at the top."""
     out = [{field: {"$elemMatch": {"p": code, **branch}}} for branch in branches]
     return out[0] if len(out) == 1 else {"$or": out}
@@ -67,6 +67,15 @@ def test_token_text():
 
 def test_token_not():
     assert f("Patient", ("gender:not", "male")) == {"$nor": [{"_tok": {"$elemMatch": {"p": "gender", "c": "male"}}}]}
+
+
+def test_a_parameter_not_stored_matches_the_entries_of_its_members():
+    members = {"$in": ["code", "component-code"]}  # combo-code = Observation.code | Observation.component.code
+    assert f("Observation", ("combo-code", "http://loinc.org|8480-6")) == em("_tok", members, {"s": "http://loinc.org", "c": "8480-6"})
+    assert f("Observation", ("combo-code:not", "x")) == {"$nor": [em("_tok", members, {"c": "x"})]}
+    assert f("Observation", ("combo-code:missing", "true")) == {"$nor": [{"_tok": {"$elemMatch": {"p": members}}}]}
+    assert f("Observation", ("combo-value-quantity", "gt5")) == em(
+        "_qty", {"$in": ["component-value-quantity", "value-quantity"]}, {"hi": {"$gt": 5.0}})
 
 
 def test_token_in_uses_expansion_hook():
