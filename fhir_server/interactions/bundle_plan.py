@@ -34,7 +34,7 @@ from fhir_server.interactions.references import ReferenceRewriter
 from fhir_server.interactions.versioning import new_id
 from fhir_server.interactions.write import check_conditional_id, delete_matches, plan_patch, single_match
 from fhir_server.storage.repository import NewVersion, StoredVersion
-from fhir_server.validation import validate_resource
+from fhir_server.validation import Links, validate_resource
 
 log = logging.getLogger("fhir_server.bundle")
 Key = tuple[str, str]
@@ -54,6 +54,7 @@ class Step:
     planned: list[Planned] = field(default_factory=list)
     error: errors.FhirError | None = None
     answer: FhirResponse | None = None
+    validated: bool = False  # the resource was validated when its links were rewritten
 
     @property
     def writes(self) -> list[Key]:
@@ -202,11 +203,22 @@ class Planner:
 
     def _rewrite(self, step: Step) -> Awaitable[None] | None:
         """Rewrite the entry's links in place; its conditional references, if any, are resolved
-        (searched) before the next entry is rewritten: the returned awaitable."""
+        (searched) before the next entry is rewritten: the returned awaitable.
+
+        A resource to create or update is validated here: the walk that validates it also finds
+        the elements that may hold links (``Reference.reference``, uri, url, canonical, oid,
+        uuid, the narrative), and those are rewritten. A patch document is walked whole."""
         entry = step.entry
         if entry.kind in ("delete", "read") or (entry.kind == "create" and step.found is not None):
             return None
-        self.rewriter.rewrite(entry.resource, entry.full_url)
+        if entry.kind == "patch":
+            self.rewriter.rewrite(entry.resource, entry.full_url)
+        else:
+            links: Links = []
+            resource_id = entry.resource_id if entry.kind == "update" else None
+            validate_resource(check_body(entry.resource_type or "", entry.resource, resource_id), links)
+            step.validated = True
+            self.rewriter.rewrite_links(links, entry.full_url)
         if self.rewriter.pending:
             return self.rewriter.resolve(self.backend, self.ctx)
         return None
@@ -235,7 +247,8 @@ class Planner:
         if step.found is not None:
             return Planned(step.found, 200)
         body = check_body(resource_type, step.entry.resource)
-        validate_resource(body)
+        if not step.validated:
+            validate_resource(body)
         return plan_version(resource_type, step.target[1] if step.target else new_id(), body, None, "POST")
 
     @staticmethod
@@ -243,10 +256,11 @@ class Planner:
         entry = step.entry
         target_id = step.target[1] if step.target else ""
         if entry.resource_id is not None:
-            return plan_write(resource_type, target_id, check_body(resource_type, entry.resource, target_id),
-                              step.previous, "PUT", entry.if_match)
+            plan = plan_checked if step.validated else plan_write
+            return plan(resource_type, target_id, check_body(resource_type, entry.resource, target_id), step.previous, "PUT", entry.if_match)
         body = check_body(resource_type, entry.resource)
-        validate_resource(body)
+        if not step.validated:
+            validate_resource(body)
         if step.found is not None:
             check_conditional_id(resource_type, body, step.found)
         elif entry.if_match is not None:

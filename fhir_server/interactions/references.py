@@ -3,11 +3,14 @@
 A transaction's entries name each other by ``fullUrl`` (``urn:uuid:``, ``urn:oid:`` or an absolute
 URL); the server assigns the real ids and "SHALL replace all matching links in the bundle, whether
 they are found in the resource ids, resource references, elements of type uri, url, oid, uuid, and
-``<a href="">`` & ``<img src="">`` in the narrative". :class:`ReferenceRewriter` does that in one
-walk over each resource (contained resources and extensions included): a ``reference`` becomes the
-relative ``Type/id``; any other string (uri, url, narrative link) equal to a fullUrl becomes the
-absolute URL of the resource on this server. Relative references resolve against the fullUrl of
-the resource they are in (http://hl7.org/fhir/R4/bundle.html#references).
+``<a href="">`` & ``<img src="">`` in the narrative". :class:`ReferenceRewriter` applies these
+rules: a ``reference`` becomes the relative ``Type/id``; another link (uri, url, narrative link)
+equal to a fullUrl becomes the absolute URL of the resource on this server. Relative references
+resolve against the fullUrl of the resource they are in
+(http://hl7.org/fhir/R4/bundle.html#references). The places come from the walk that validates a
+resource to create or update (:meth:`~ReferenceRewriter.rewrite_links`: exactly the elements of
+those types, contained resources and extensions included); a patch document, which is not
+validated as a resource, is walked whole (:meth:`~ReferenceRewriter.rewrite`: every string).
 
 Conditional references (``Patient?identifier=s|v``, http://hl7.org/fhir/R4/http.html#trules) are
 collected by the walk and resolved afterwards by one search each: exactly one match, else 412.
@@ -58,6 +61,24 @@ class ReferenceRewriter:
         self._base = restful_base(full_url) or self.server_base
         if type(resource) is dict:
             self._dict(resource)
+
+    def rewrite_links(self, links: list[tuple[Any, Any]], full_url: str | None = None) -> None:
+        """Rewrite the links at the places validation found (``validate_resource(resource, links)``:
+        ``(object, key)`` or ``(array, index)``), by the rules of :meth:`rewrite`; ``full_url`` is
+        the entry's own fullUrl. Only the elements that can hold a link are looked at, where
+        :meth:`rewrite` looks at every string."""
+        self._base = restful_base(full_url) or self.server_base
+        targets = self.targets
+        for holder, key in links:
+            value = holder[key]
+            if type(value) is not str:
+                continue
+            if key == "reference":
+                self._reference(holder, key, value)
+            elif value in targets:
+                holder[key] = self._absolute(targets[value])
+            elif key == "div" and targets:
+                holder[key] = _NARRATIVE_LINK.sub(self._narrative_link, value)
 
     def _dict(self, node: dict[str, Any]) -> None:
         targets = self.targets

@@ -16,17 +16,21 @@ from typing import Any
 
 from fhir_server.errors import Issue, invalid_resource
 from fhir_server.validation.issues import MAX_ISSUES, TooManyIssues
-from fhir_server.validation.structure import check_resource, load
+from fhir_server.validation.structure import Links, check_resource, load
 
-__all__ = ["MAX_ISSUES", "load", "resource_issues", "validate_resource"]
+__all__ = ["MAX_ISSUES", "Links", "load", "resource_issues", "validate_resource"]
 
 
-def resource_issues(resource: Any) -> list[Issue]:
-    """Every structural issue of ``resource`` (at most ``MAX_ISSUES``); empty when it is valid."""
+def resource_issues(resource: Any, links: Links | None = None) -> list[Issue]:
+    """Every structural issue of ``resource`` (at most ``MAX_ISSUES``); empty when it is valid.
+
+    ``links``, when given, receives the place of every element that may link to another Bundle
+    entry (``Reference.reference``, uri, url, canonical, oid, uuid, the narrative): ``(object,
+    key)`` or ``(array, index)``, for :meth:`~fhir_server.interactions.references.ReferenceRewriter.rewrite_links`."""
     issues: list[Issue] = []
     load()
     try:
-        check_resource(resource, None, issues)
+        check_resource(resource, None, issues, False, links)
     except TooManyIssues:
         pass
     except RecursionError:
@@ -35,8 +39,9 @@ def resource_issues(resource: Any) -> list[Issue]:
     return issues
 
 
-def validate_resource(resource: Any) -> None:
-    """Raise a 400 :class:`~fhir_server.errors.FhirError` listing all issues unless ``resource`` is valid R4."""
-    issues = resource_issues(resource)
+def validate_resource(resource: Any, links: Links | None = None) -> None:
+    """Raise a 400 :class:`~fhir_server.errors.FhirError` listing all issues unless ``resource`` is
+    valid R4; ``links`` as for :func:`resource_issues`."""
+    issues = resource_issues(resource, links)
     if issues:
         raise invalid_resource(issues)

@@ -22,7 +22,7 @@ from fhir_server.spec.structures import structures
 from fhir_server.validation import reports
 from fhir_server.validation.bindings import check_code, check_coded
 from fhir_server.validation.issues import Path, add, text
-from fhir_server.validation.tables import COMPLEX, PRIMITIVE, STRING, TOKEN, Compiled, compile_tables
+from fhir_server.validation.tables import COMPLEX, LINK, PRIMITIVE, STRING, TOKEN, Compiled, compile_tables
 
 # Filled by :func:`load` on first use, so importing this package stays cheap.
 _TABLES: dict[str, Compiled] = {}
@@ -39,8 +39,15 @@ def load() -> None:
         _ELEMENT = _TABLES["Element"]
 
 
-def check_resource(resource: Any, path: Path | None, issues: list[Issue], contained: bool = False) -> None:
-    """Check one resource; ``path`` is None at the top, else where it sits (``Bundle.entry[0].resource``)."""
+Links = list[tuple[Any, Any]]
+"""Where the ``LINK`` elements are (:mod:`.tables`): ``(object, key)`` or ``(array, index)``."""
+
+
+def check_resource(
+    resource: Any, path: Path | None, issues: list[Issue], contained: bool = False, links: Links | None = None,
+) -> None:
+    """Check one resource; ``path`` is None at the top, else where it sits (``Bundle.entry[0].resource``).
+    ``links``, when given, receives the place of every ``LINK`` element met."""
     if type(resource) is not dict or not resource:
         reports.bad_resource(resource, text(path) if path else None, issues)
         return
@@ -52,17 +59,17 @@ def check_resource(resource: Any, path: Path | None, issues: list[Issue], contai
     path = path or rtype
     if contained and "contained" in resource:
         add(issues, "invalid", "A contained resource must not itself contain resources (dom-2).", f"{text(path)}.contained")
-    walk(resource, table, path, issues)
+    walk(resource, table, path, issues, links)
 
 
-def walk(obj: dict, table: Compiled, path: Path, issues: list[Issue]) -> None:
+def walk(obj: dict, table: Compiled, path: Path, issues: list[Issue], links: Links | None) -> None:
     """Check the properties of one non-empty JSON object against ``table``."""
     rows = table.rows
     seen: dict[str, str] | None = None  # choice base -> the variant present
     for key, value in obj.items():
         row = rows.get(key)
         if row is None:
-            name = _other_key(obj, key, value, table, path, issues)
+            name = _other_key(obj, key, value, table, path, issues, links)
             if name is not None and name not in obj:  # ``_valueString`` alone still picks a choice
                 base = rows[name][2]
                 if base is not None:
@@ -82,19 +89,21 @@ def walk(obj: dict, table: Compiled, path: Path, issues: list[Issue]) -> None:
                 for item in value:
                     if type(item) is dict and item:
                         where = (path, key, i)
-                        walk(item, sub, where, issues)
+                        walk(item, sub, where, issues, links)
                         if vs is not None:
                             check_coded(item, key, sub.name, vs, where, issues)
                     else:
                         reports.not_an_object(key, item, sub.name, f"{text(path)}.{key}[{i}]", issues, True)
                     i += 1
             elif mode <= PRIMITIVE:
+                if mode == LINK and links is not None:
+                    links.extend([(value, i) for i in range(len(value))])
                 _primitive_array(obj, key, value, check, vs, path, issues)
             else:
                 contained = key == "contained"
                 i = 0
                 for item in value:
-                    check_resource(item, (path, key, i), issues, contained)
+                    check_resource(item, (path, key, i), issues, contained, links)
                     i += 1
         elif mode == STRING:
             if type(value) is not str or not value:
@@ -103,6 +112,8 @@ def walk(obj: dict, table: Compiled, path: Path, issues: list[Issue]) -> None:
             if vs is not None and value not in vs.codes:  # valid code / uri; a bound code must be listed
                 check_code(value, key, vs, f"{text(path)}.{key}", issues)
         elif mode <= PRIMITIVE:
+            if mode == LINK and links is not None:
+                links.append((obj, key))
             bad = check(value)
             if bad is not None:
                 reports.bad_primitive(key, value, check, f"{text(path)}.{key}", issues)
@@ -111,7 +122,7 @@ def walk(obj: dict, table: Compiled, path: Path, issues: list[Issue]) -> None:
         elif mode == COMPLEX:
             if type(value) is dict and value:
                 where = (path, key)
-                walk(value, sub, where, issues)
+                walk(value, sub, where, issues, links)
                 if vs is not None:
                     check_coded(value, key, sub.name, vs, where, issues)
             else:
@@ -119,7 +130,7 @@ def walk(obj: dict, table: Compiled, path: Path, issues: list[Issue]) -> None:
         elif type(value) is list:
             reports.repeated(key, f"{text(path)}.{key}", issues)
         else:
-            check_resource(value, (path, key), issues)
+            check_resource(value, (path, key), issues, False, links)
     if table.required:
         for name in table.required:
             if name not in obj and "_" + name not in obj:
@@ -147,7 +158,9 @@ def _choose(seen: dict[str, str] | None, base: str, key: str, path: Path, issues
     return seen
 
 
-def _other_key(obj: dict, key: str, value: Any, table: Compiled, path: Path, issues: list[Issue]) -> str | None:
+def _other_key(
+    obj: dict, key: str, value: Any, table: Compiled, path: Path, issues: list[Issue], links: Links | None,
+) -> str | None:
     """A key that is not an element: a primitive's ``_name``, ``resourceType`` or unknown.
 
     Returns the primitive element's name when ``key`` is its ``_name`` (so choice groups see it).
@@ -156,7 +169,7 @@ def _other_key(obj: dict, key: str, value: Any, table: Compiled, path: Path, iss
         name = key[1:]
         row = table.rows.get(name)
         if row is not None and row[0] <= PRIMITIVE:
-            _primitive_extension(obj, name, value, row[1], text(path), issues)
+            _primitive_extension(obj, name, value, row[1], text(path), issues, links)
             return name
     elif key == "resourceType" and table.is_resource:
         return None
@@ -188,14 +201,16 @@ def _primitive_array(obj: dict, key: str, values: list, check: Any, vs: Any, pat
         i += 1
 
 
-def _element_object(value: Any, key: str, path: str, issues: list[Issue], in_array: bool = False) -> None:
+def _element_object(value: Any, key: str, path: str, issues: list[Issue], links: Links | None, in_array: bool = False) -> None:
     if type(value) is dict and value:
-        walk(value, _ELEMENT, path, issues)
+        walk(value, _ELEMENT, path, issues, links)
     else:
         reports.not_an_object(key, value, "Element", path, issues, in_array)
 
 
-def _primitive_extension(obj: dict, name: str, ext: Any, is_array: bool, path: str, issues: list[Issue]) -> None:
+def _primitive_extension(
+    obj: dict, name: str, ext: Any, is_array: bool, path: str, issues: list[Issue], links: Links | None,
+) -> None:
     """``_name``: the id / extensions of a primitive (http://hl7.org/fhir/R4/json.html#primitive)."""
     key = "_" + name
     where = f"{path}.{name}"
@@ -204,7 +219,7 @@ def _primitive_extension(obj: dict, name: str, ext: Any, is_array: bool, path: s
             text = f"Element '{key}' must be a JSON object, not a JSON array ('{name}' cannot repeat)."
             add(issues, "structure", text, where)
         else:
-            _element_object(ext, key, where, issues)
+            _element_object(ext, key, where, issues, links)
         return
     if type(ext) is not list or not ext:
         reports.not_an_array(key, ext, path, issues, aligned_with=name)
@@ -221,7 +236,7 @@ def _primitive_extension(obj: dict, name: str, ext: Any, is_array: bool, path: s
     i = 0
     for item in ext:
         if item is not None:
-            _element_object(item, key, f"{where}[{i}]", issues, True)
+            _element_object(item, key, f"{where}[{i}]", issues, links, True)
         elif type(values) is not list or values[i] is None:
             text = f"Element '{key}' has null at index {i} without a value in '{name}'."
             add(issues, "structure", text, f"{where}[{i}]")

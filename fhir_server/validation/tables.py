@@ -2,11 +2,17 @@
 
 Each row is one tuple ``(mode, is_array, choice_base, check, valueset, table)`` so the walker
 unpacks it in a single step; ``mode`` says which branch handles the value:
-``STRING`` (string / markdown / xhtml: any non-empty JSON string, no call needed), ``TOKEN``
-(code / uri / url / canonical: a printable string without spaces is valid with no call, anything
-else goes to ``check``), ``PRIMITIVE`` (``check`` from :mod:`~fhir_server.validation.primitives`),
-``COMPLEX`` (``table`` is the nested :class:`Compiled`) or ``RESOURCE``. Modes up to ``PRIMITIVE``
-are the primitive types.
+``STRING`` (string / markdown: any non-empty JSON string, no call needed), ``TOKEN``
+(code: a printable string without spaces is valid with no call, anything else goes to ``check``), ``PRIMITIVE`` (``check`` from :mod:`~fhir_server.validation.primitives`),
+``LINK`` (a primitive that may hold a link to another Bundle entry, see below; ``check`` as
+``PRIMITIVE``), ``COMPLEX`` (``table`` is the nested :class:`Compiled`) or ``RESOURCE``. Modes up
+to ``PRIMITIVE`` are the primitive types.
+
+The ``LINK`` elements are those a transaction rewrites when they name another entry's fullUrl
+(http://hl7.org/fhir/R4/http.html#trules): ``Reference.reference``, the elements of type uri,
+url, canonical, oid and uuid, and the narrative's xhtml. The walker hands their places to the
+caller that asks for them (:func:`~fhir_server.validation.resource_links`), so a Bundle's
+references are found by the walk that validates it, not by a second walk.
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ from fhir_server.validation.primitives import CHECKERS
 
 STRING = 0
 TOKEN = 1
-PRIMITIVE = 2
-COMPLEX = 3
-RESOURCE = 4
+LINK = 2
+PRIMITIVE = 3
+COMPLEX = 4
+RESOURCE = 5
 
 _PLAIN_STRINGS = frozenset({"string", "markdown", "xhtml"})
-_TOKENS = frozenset({"code", "uri", "url", "canonical"})  # valid when printable and without spaces
+_TOKENS = frozenset({"code"})  # valid when printable and without spaces
+_LINKS = frozenset({"uri", "url", "canonical", "oid", "uuid", "xhtml"})
 
 
 class Compiled:
@@ -48,7 +56,9 @@ def compile_tables() -> dict[str, Compiled]:
         rows = compiled[name].rows
         for key, el in table.elements.items():
             if el.kind == SPEC_PRIMITIVE:
-                if el.type in _PLAIN_STRINGS and el.valueset is None:
+                if el.type in _LINKS or (name == "Reference" and key == "reference"):
+                    mode = LINK
+                elif el.type in _PLAIN_STRINGS and el.valueset is None:
                     mode = STRING
                 else:
                     mode = TOKEN if el.type in _TOKENS else PRIMITIVE

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from fhir_server.errors import FhirError
 from fhir_server.interactions.references import ReferenceRewriter, restful_base
+from fhir_server.validation import validate_resource
 
 BASE = "http://test/fhir"
 TARGETS = {
@@ -48,6 +49,45 @@ def test_references_uris_narrative_and_contained_resources_are_rewritten():
         "performer": [{"reference": "Practitioner/pr9"}, {"reference": "#s"}, {"reference": "Patient/other"}],
         "note": [{"text": "see urn:oid:1.2.3.4"}],
         "instantiatesUri": [f"{BASE}/Organization/o1"],
+    }
+
+
+def test_the_links_validation_finds_are_rewritten_and_no_other_string():
+    """In a transaction the resource is validated first; the walk reports the elements that may
+    hold a link (Reference.reference, uri, url, canonical, oid, uuid, xhtml: the spec's list), and
+    only those are rewritten: a string element (a display, an identifier's value) keeps its text."""
+    oid, uuid = "urn:oid:1.2.3.4", "urn:uuid:6a1ed1b0-0000-4000-8000-000000000001"
+    resource = {
+        "resourceType": "Observation",
+        "meta": {"profile": ["http://x/p", uuid]},
+        "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><a href="{oid}">org</a></div>'},
+        "contained": [{"resourceType": "Specimen", "id": "s", "subject": {"reference": uuid}}],
+        "extension": [{"url": "http://x/ext", "valueReference": {"reference": oid}}, {"url": "http://x/uri", "valueUri": uuid}],
+        "identifier": [{"system": oid, "value": uuid}],
+        "status": "final",
+        "_status": {"extension": [{"url": "http://x/why", "valueUrl": oid}]},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "1", "display": oid}]},
+        "subject": {"reference": uuid, "display": oid},
+        "performer": [{"reference": "http://example.org/fhir/Practitioner/tmp"}, {"reference": "#s"}, {"reference": "Patient/other"}],
+        "note": [{"text": f"see {oid}"}],
+    }
+    links: list = []
+    validate_resource(resource, links)
+    ReferenceRewriter(dict(TARGETS), BASE).rewrite_links(links)
+    org, patient = f"{BASE}/Organization/o1", f"{BASE}/Patient/p1"
+    assert resource == {
+        "resourceType": "Observation",
+        "meta": {"profile": ["http://x/p", patient]},
+        "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><a href="{org}">org</a></div>'},
+        "contained": [{"resourceType": "Specimen", "id": "s", "subject": {"reference": "Patient/p1"}}],
+        "extension": [{"url": "http://x/ext", "valueReference": {"reference": "Organization/o1"}}, {"url": "http://x/uri", "valueUri": patient}],
+        "identifier": [{"system": org, "value": uuid}],
+        "status": "final",
+        "_status": {"extension": [{"url": "http://x/why", "valueUrl": org}]},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "1", "display": oid}]},
+        "subject": {"reference": "Patient/p1", "display": oid},
+        "performer": [{"reference": "Practitioner/pr9"}, {"reference": "#s"}, {"reference": "Patient/other"}],
+        "note": [{"text": f"see {oid}"}],
     }
 
 
