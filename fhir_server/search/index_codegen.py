@@ -43,7 +43,7 @@ def compile_plan(plan: TypePlan, fallback: Extract) -> Extract:
         "E": _EMPTY, "NONES": itertools.repeat(None), "CHILDREN": children, "STEP": plan.step, "PLAN": plan,
         "PARAM": tuple(plan.params), "COMP": tuple(plan.components), "RUN": Run, "REF": reference_param_entries,
         "COMBINATIONS": combinations, "SORTV": sort_values, "SKIP": SKIPPED_FOR_SORT, "GEO": iv.geo_value,
-        "DERIVED": plan.derived_sort, "DERIVED_SORT": derived_sort_values,
+        "DERIVED_SORT": derived_sort_values,
         "FALLBACK": fallback, "W": tuple(slot.arg if slot is not None and slot.kind == AS else None for slot in plan.slots),
     }
     for number, convert in enumerate(writer.converters):
@@ -95,8 +95,8 @@ class _Writer:
         for number, param in enumerate(self.plan.params):
             self.param(number, param)
         w(1, "if sort:")
-        if self.plan.derived_sort:
-            w(2, "DERIVED_SORT(DERIVED, sort, sortd)")
+        for code, members in self.plan.derived_sort:
+            self.derived_sort(code, members)
         w(2, "out['_sort'] = sort")
         w(2, "out['_sortd'] = sortd")
         w(1, "return out")
@@ -204,6 +204,25 @@ class _Writer:
         if names:
             w(depth, "else:")
             w(depth + 1, f"entries.extend(COMBINATIONS({param.code!r}, PARAM[{number}].keys, [{', '.join(names)}]))")
+
+    def derived_sort(self, code: str, members: tuple[str, ...]) -> None:
+        """The sort values of a parameter not stored itself (``derived_sort_values``), in line for
+        the usual two members: each present member's value, the smaller and the larger of two."""
+        w = self.write
+        if len(members) != 2:
+            w(2, f"DERIVED_SORT((({code!r}, {members!r}),), sort, sortd)")
+            return
+        a, b = (repr(m) for m in members)
+        w(2, f"if {a} in sort:")
+        w(3, f"if {b} in sort:")
+        w(4, f"sort[{code!r}] = min(sort[{a}], sort[{b}])")
+        w(4, f"sortd[{code!r}] = max(sortd[{a}], sortd[{b}])")
+        w(3, "else:")
+        w(4, f"sort[{code!r}] = sort[{a}]")
+        w(4, f"sortd[{code!r}] = sortd[{a}]")
+        w(2, f"elif {b} in sort:")
+        w(3, f"sort[{code!r}] = sort[{b}]")
+        w(3, f"sortd[{code!r}] = sortd[{b}]")
 
     # -- parameters ----------------------------------------------------------------------------
     def param(self, number: int, param: Any) -> None:
