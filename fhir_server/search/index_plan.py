@@ -34,6 +34,7 @@ from fhir_server.search.fhirpath import (
 )
 from fhir_server.search.normalize import DT_MIN, NUM_MAX, NUM_MIN
 from fhir_server.spec.search_parameters import SearchParam, split_union
+from fhir_server.spec.structures import structures
 
 Convert = Callable[[Node], list[dict]]
 _EMPTY: list[Node] = []  # shared, never mutated
@@ -213,9 +214,31 @@ class TypePlan:
         for comp in self.components:
             comp.parts = tuple(new[s] for s in comp.parts)
         self.slots = slots
+        self._resolve_choices()
         self.parent = tuple(0 if s is None else s.parent for s in slots)
         self.step = tuple(None if s is None else s.step for s in slots)
         self.aggregate = tuple(False if s is None else s.aggregate for s in slots)
+
+    def _resolve_choices(self) -> None:
+        """Where the type of a field's holder is known from the R4 element tables (field steps
+        from the resource through complex elements, ``as(Type)``), its field is a choice there or
+        not: ``Meta.source`` is a uri, so an absent ``source`` is absent, and its ``source[x]``
+        variants (a choice in other types) are not looked for. Elsewhere a field is taken as a
+        choice when it is one anywhere in R4 (:func:`~fhir_server.search.fhirpath.is_choice_element`)."""
+        tables = structures().tables
+        types: list[str | None] = [self.resource_type] + [None] * (len(self.slots) - 1)
+        for number in range(1, len(self.slots)):  # a parent's number is smaller than its children's
+            slot = self.slots[number]
+            holder = tables.get(types[slot.parent] or "")  # type: ignore[union-attr]
+            if holder is None:
+                continue
+            if slot.kind == FIELD:  # type: ignore[union-attr]
+                if slot.name not in holder.choices:  # type: ignore[union-attr]
+                    slot.arg = False  # type: ignore[union-attr]
+                    element = holder.elements.get(slot.name)  # type: ignore[union-attr, arg-type]
+                    types[number] = element.type if element is not None and element.table is not None else None
+            elif slot.kind == AS and slot.name in tables:  # type: ignore[union-attr]
+                types[number] = slot.name  # type: ignore[union-attr]
 
     def _share_conversions(self) -> None:
         """Number the (converter, slot) pairs read by more than one parameter or root component."""

@@ -142,3 +142,13 @@ def test_custom_parameters_neither_are_derived_nor_make_others_derived():
     finally:
         for resource in (union, part):
             registry.unregister(resource["url"])
+
+
+def test_only_fields_that_are_choices_where_they_stand_look_for_variants():
+    """``source`` is a choice in some R4 types but a uri in Meta: Observation's generated extractor
+    looks for ``name[x]`` variants only where the element tables say the field is a choice."""
+    from fhir_server.search.index import _planned
+
+    source = _planned("Observation")[2].source
+    assert sorted(line.strip() for line in source.splitlines() if "CHILDREN(" in line) == [
+        "s21 = CHILDREN(x, 'value', True)", "s26 = CHILDREN(resource, 'effective', True)", "s9 = CHILDREN(resource, 'value', True)"]
