@@ -91,7 +91,7 @@ def parse_entry(index: int, raw: Any, base_url: str) -> Entry:
         raise errors.bad_request(f"{where}.request.method must be one of {', '.join(METHODS)}", f"{where}.request.method")
     url = _relative_url(request.get("url"), base_url, where)
     path, _, query_string = url.partition("?")
-    query = parse_qsl(query_string, keep_blank_values=True)
+    query = parse_qsl(query_string, keep_blank_values=True) if query_string else []  # 1.5 µs for nothing
     segments = [s for s in path.split("/") if s]
     full_url = raw.get("fullUrl")
     if full_url is not None and not isinstance(full_url, str):
