@@ -194,7 +194,8 @@ def split_targets() -> list[tuple[str, Any, str]]:
         ("parse: bundle entries", bundle_entries, "parse_entry"),
         ("validation", validation, "validate_resource"),
         ("index extraction", index, "extract_index"),
-        ("reference rewriting", references.ReferenceRewriter, "rewrite"),
+        ("reference rewriting", references.ReferenceRewriter, "rewrite_links"),  # the places validation found
+        ("reference rewriting", references.ReferenceRewriter, "rewrite"),  # patch documents: walked whole
         ("version: stamp + orjson.dumps", versioning, "next_version"),
         *storage,
         ("response Bundle", bundle_response, "response_entry"),
