@@ -25,6 +25,7 @@ class Settings:
     max_bundle_entries: int = 10_000
     history_page_size: int = 50
     conditional_lock_seconds: int = 30
+    transaction_replay_seconds: int = 7 * 24 * 3600  # how long an identified transaction's answer is kept
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -44,4 +45,5 @@ class Settings:
             max_json_depth=_int("FHIR_MAX_JSON_DEPTH", 64),
             max_bundle_entries=_int("FHIR_MAX_BUNDLE_ENTRIES", 10_000),
             history_page_size=_int("FHIR_HISTORY_PAGE_SIZE", 50),
+            transaction_replay_seconds=_int("FHIR_TRANSACTION_REPLAY_SECONDS", 7 * 24 * 3600),
         )

@@ -2,7 +2,8 @@
 
 Checks the Bundle (type, size: more than ``Settings.max_bundle_entries`` entries is 413, unique
 ``fullUrl``s per bdl-7), reads its entries (:mod:`~fhir_server.interactions.bundle_entries`), runs
-them as a transaction (:mod:`~fhir_server.interactions.transaction`, all or nothing) or a batch
+them as a transaction (:mod:`~fhir_server.interactions.transaction`, all or nothing; one with a
+``Bundle.identifier`` once, :mod:`~fhir_server.interactions.replay`) or a batch
 (:mod:`~fhir_server.interactions.batch`, each on its own), and answers with a
 ``transaction-response`` / ``batch-response`` Bundle whose entries answer the request entries in
 order (:mod:`~fhir_server.interactions.bundle_response`). Body size is limited by the HTTP layer.
@@ -15,6 +16,7 @@ from typing import Any
 from fhir_server import errors
 from fhir_server.context import RequestContext
 from fhir_server.interactions.backend import Backend
+from fhir_server.interactions import replay
 from fhir_server.interactions.batch import run_batch
 from fhir_server.interactions.bundle_entries import Entry, parse_entry
 from fhir_server.interactions.bundle_plan import Dispatch, Step, at_entry
@@ -36,7 +38,7 @@ async def process_bundle(backend: Backend, ctx: RequestContext, request: FhirReq
     if kind == "transaction":
         entries = [parse_entry(i, raw, base_url) for i, raw in enumerate(raw_entries)]
         _check_full_urls(entries)
-        steps = await run_transaction(backend, ctx, entries, prefer, dispatch)
+        steps = await _transaction(backend, ctx, bundle, entries, prefer, dispatch)  # type: ignore[arg-type]
     else:
         steps, entries = _parse_batch(raw_entries, base_url)
         _check_full_urls(entries)
@@ -45,6 +47,22 @@ async def process_bundle(backend: Backend, ctx: RequestContext, request: FhirReq
     answer = request.prefer("return")
     body = bundle_bytes(f"{kind}-response", [response_entry(by_index[i], base_url, answer) for i in range(len(raw_entries))])
     return FhirResponse(200, body)
+
+
+async def _transaction(
+    backend: Backend, ctx: RequestContext, bundle: dict[str, Any], entries: list[Entry], prefer: str | None, dispatch: Dispatch,
+) -> list[Step]:
+    """Run a transaction; one with ``Bundle.identifier`` is applied once (:mod:`.replay`)."""
+    key = replay.bundle_key(bundle, ctx)
+    if key is None:
+        return await run_transaction(backend, ctx, entries, prefer, dispatch)
+    sha = replay.fingerprint(bundle)
+    record = await backend.repository.recorded_transaction(key)
+    if record is not None:
+        replay.check_same(record, sha, key)
+        return await replay.replay(backend, ctx, record, entries, prefer, dispatch)
+    recording = replay.Recording(key, sha, backend.settings.transaction_replay_seconds)
+    return await run_transaction(backend, ctx, entries, prefer, dispatch, recording)
 
 
 def _check_bundle(bundle: Any, max_entries: int) -> str:

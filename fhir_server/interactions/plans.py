@@ -132,9 +132,10 @@ async def commit(backend: Backend, planned: Planned) -> Written:
     return planned.written
 
 
-async def store_all(backend: Backend, versions: list[NewVersion]) -> Applied:
-    """Store ``versions`` in one all-or-nothing unit of work (``Repository.apply``)."""
-    applied = await backend.repository.apply(versions)
+async def store_all(backend: Backend, versions: list[NewVersion], record: dict[str, Any] | None = None) -> Applied:
+    """Store ``versions`` in one all-or-nothing unit of work (``Repository.apply``), with ``record``
+    (an identified transaction's, :mod:`~fhir_server.interactions.replay`) when given."""
+    applied = await backend.repository.apply(versions, record)
     search_parameter_sync.on_versions(versions)
     return applied
 

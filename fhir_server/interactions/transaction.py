@@ -22,25 +22,35 @@ applied; the connector makes the Bundle safe to send again by making every entry
 * deletes as they are (deleting what is already deleted succeeds);
 * references between entries by ``fullUrl``: they resolve to the same resources on the resend.
 
+Or, whatever its entries, by giving the Bundle an ``identifier``: the server applies an
+identified transaction once and answers a resend from its record
+(:mod:`~fhir_server.interactions.replay`).
+
 Conditional entries hold a lock on their criteria from planning to commit, so concurrent resends
 of the same Bundle do not race each other into duplicates either.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from fhir_server import errors
 from fhir_server.context import RequestContext
 from fhir_server.interactions.backend import Backend
 from fhir_server.interactions.bundle_entries import Entry
 from fhir_server.interactions.bundle_plan import Dispatch, Planner, Step, answer_read, at_entry, check_overlaps
 from fhir_server.interactions.plans import conflict_error, store_all
+from fhir_server.interactions.replay import Recording
 from fhir_server.interactions.write import criteria_lock
-from fhir_server.storage.repository import Applied, VersionConflict
+from fhir_server.storage.repository import AlreadyRecorded, Applied, VersionConflict
 
 
 async def run_transaction(
     backend: Backend, ctx: RequestContext, entries: list[Entry], prefer: str | None, dispatch: Dispatch,
+    recording: Recording | None = None,
 ) -> list[Step]:
-    """Process ``entries`` as one transaction; raises a FhirError (nothing changed) if any fails."""
+    """Process ``entries`` as one transaction; raises a FhirError (nothing changed) if any fails.
+    ``recording``: the transaction is identified, its outcome is recorded with its writes."""
     steps = [Step(entry) for entry in sorted(entries, key=lambda e: e.order)]
     writes = [s for s in steps if s.entry.kind != "read"]
     planner = Planner(backend, ctx, atomic=True)
@@ -50,7 +60,8 @@ async def run_transaction(
         await planner.load_previous(writes)
         await planner.rewrite(writes)
         await planner.plan(writes)
-        applied = await commit_all(backend, writes)
+        record = recording.document(writes, planner.targets) if recording else None
+        applied = await commit_all(backend, writes, record)
     try:
         for step in steps:
             if step.entry.kind == "read":
@@ -71,10 +82,14 @@ def conditions(steps: list[Step]) -> list[tuple[str, list[tuple[str, str]]]]:
     ]
 
 
-async def commit_all(backend: Backend, steps: list[Step]) -> Applied:
+async def commit_all(backend: Backend, steps: list[Step], record: dict[str, Any] | None = None) -> Applied:
     """Store every planned version in one unit of work; a lost race fails the transaction (409/412)."""
     try:
-        return await store_all(backend, [v for step in steps for v in step.versions])
+        return await store_all(backend, [v for step in steps for v in step.versions], record)
+    except AlreadyRecorded:
+        raise errors.conflict(
+            "A transaction with the same Bundle.identifier was applied meanwhile; send it again to get its answer"
+        ) from None
     except VersionConflict as conflict:
         step = next((s for s in steps if conflict.resource in s.writes), None)
         error = conflict_error(conflict, step is not None and step.entry.if_match is not None)

@@ -17,10 +17,13 @@ after each request the server has answered, keyed by the file (path, or ``archiv
 hash of its path, size and modification time, and the target (server URL or database). A rerun
 skips files recorded as complete and, inside a multi-request file (ndjson in chunks), the chunks
 already answered. Inside one request, replay safety comes from the server: a transaction is
-atomic (a Synthea patient file, all ``POST`` entries, is either wholly in or not at all: a
-rejected or interrupted transaction wrote nothing and is simply posted again), and ``PUT`` with an
-id is idempotent (a replay writes the same content again). The one residual risk is a request the
-server committed but whose answer never reached the journal (the process killed hard while it was
-in flight over HTTP): on replay, its ``POST`` entries would be created twice. A first Ctrl-C
-therefore stops taking new files and lets the requests in flight finish and be journaled.
+atomic (a Synthea patient file, all ``POST`` entries, is either wholly in or not at all), and it
+carries a ``Bundle.identifier`` (the file's own, else one derived from its bytes) so the server
+applies it once: a transaction the server committed but whose answer never reached the journal
+(the loader killed while it was in flight) is answered from the server's record when it is sent
+again, not applied twice (:mod:`fhir_server.interactions.replay`). ``PUT`` with an id is
+idempotent (a replay writes the same content again). What remains: resources without an id in
+ndjson or collection files are posted as ``POST`` in batches, which a replay after such a kill
+would create again. A first Ctrl-C stops taking new files and lets the requests in flight finish
+and be journaled; a second one aborts at once.
 """

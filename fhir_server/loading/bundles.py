@@ -1,6 +1,8 @@
 """What to post for one input file (http://hl7.org/fhir/R4/http.html#transaction).
 
-* a ``transaction`` or ``batch`` Bundle is posted as it is (one request);
+* a ``transaction`` or ``batch`` Bundle is posted as it is (one request); a transaction without a
+  ``Bundle.identifier`` gets one derived from the file's bytes, so the server applies it once
+  however often it is sent;
 * the resources of a ``collection``, ``searchset`` or ``history`` Bundle, the lines of an ndjson
   file (http://hl7.org/fhir/R4/nd-json.html) and a single resource file are posted as ``batch``
   Bundles of at most ``batch_size`` entries: ``PUT Type/id`` when the resource has an id (so a
@@ -13,6 +15,8 @@ Lines or files that are not FHIR JSON become :class:`Rejected` items, reported a
 from __future__ import annotations
 
 import bisect
+import hashlib
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,12 +75,22 @@ def plan_file(data: bytes, kind: str, batch_size: int = 500, done: Spans = ()) -
         return Plan(rejected=[Rejected("file", "not a FHIR resource: a JSON object with a resourceType")])
     bundle_type = value.get("type") if value["resourceType"] == "Bundle" else None
     if bundle_type in _AS_IS:
+        if bundle_type == "transaction" and not isinstance(value.get("identifier"), dict):
+            value["identifier"] = content_identifier(data)
         locations = [f"entry {i}" for i in range(len(value.get("entry") or ()))]
         post = Post(value, locations, (0, max(len(locations), 1)), atomic=bundle_type == "transaction")
         return Plan([] if _covered(0, done) else [post])
     if bundle_type in _CONTAINERS:
         return Plan(list(_batches(_contained(value), batch_size, done)))
     return Plan(list(_batches([("file", value)], batch_size, done)))
+
+
+def content_identifier(data: bytes) -> dict[str, str]:
+    """A ``Bundle.identifier`` for a transaction file that has none: a UUID derived from the file's
+    bytes, so a replay of the same file is recognised by the server and applied once
+    (:mod:`fhir_server.interactions.replay`)."""
+    name = hashlib.sha256(data).hexdigest()
+    return {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'fhir-server-load:{name}')}"}
 
 
 def _plan_ndjson(data: bytes, batch_size: int, done: Spans) -> Plan:

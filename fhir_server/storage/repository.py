@@ -44,7 +44,7 @@ from fhir_server.storage.export_store import ExportStore
 from fhir_server.storage.locks import LockBusy
 from fhir_server.storage.stored_form import StoredForm, stored_time
 
-__all__ = ["Applied", "LockBusy", "NewVersion", "Repository", "StoredVersion", "VersionConflict", "as_utc", "utc_now"]
+__all__ = ["AlreadyRecorded", "Applied", "LockBusy", "NewVersion", "Repository", "StoredVersion", "VersionConflict", "as_utc", "utc_now"]
 
 HISTORY = "history"
 ORPHAN_SECONDS = 60
@@ -52,11 +52,18 @@ ORPHAN_SECONDS = 60
 # their "Type/id/vid" key, so every history page has one total, repeatable order.
 HISTORY_ORDER = [("ts", DESCENDING), ("v", DESCENDING), ("_id", DESCENDING)]
 LOCKS = "locks"
+TRANSACTIONS = "transactions"
+"""Identified transactions already applied (``interactions/replay.py``): ``_id`` the key of their
+``Bundle.identifier``, expiring by TTL on ``exp``."""
 TRANSACTION_ATTEMPTS = 3  # runs of a unit of work whose transaction failed transiently (not a write conflict)
 COMMIT_ATTEMPTS = 5  # commits of a transaction whose outcome the server left unknown
 WRITE_CONFLICT = 112  # MongoDB's WriteConflict: another writer changed a document this transaction writes
 INDEX_CONFLICTS = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict: an index of the same keys or name differs
 _SERVED_FIELDS = {"_id": 1, "vid": 1, "ts": 1, "del": 1, "raw": 1}
+
+
+class AlreadyRecorded(Exception):
+    """Another unit of work has recorded the same identified transaction (:meth:`Repository.apply`)."""
 
 
 class VersionConflict(Exception):
@@ -161,6 +168,8 @@ class Applied:
     previous: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     history_ids: list[str] | None = field(default_factory=list)  # None: not known which were inserted
     touched_current: bool = False
+    record: dict[str, Any] | None = None  # written to TRANSACTIONS in the same unit of work
+    recorded: bool = False
 
 
 async def _commit_again(session: Any, error: PyMongoError) -> None:
@@ -215,6 +224,7 @@ class Repository(ExportStore):
         await history.create_index([("ts", DESCENDING)])
         await history.create_index([("t", ASCENDING), ("ts", DESCENDING)])
         await self.db[LOCKS].create_index([("exp", ASCENDING)], expireAfterSeconds=0)
+        await self.db[TRANSACTIONS].create_index([("exp", ASCENDING)], expireAfterSeconds=0)
 
     async def ensure_type_indexes(self, resource_type: str) -> None:
         """The indexes of one type's current collection: ``(del, ts)`` and the search attribute indexes.
@@ -353,6 +363,10 @@ class Repository(ExportStore):
         if result.matched_count != 1:
             raise VersionConflict(f"{new.type}/{new.id} is no longer at version {new.expected_vid}")
 
+    async def recorded_transaction(self, key: str) -> dict[str, Any] | None:
+        """The record of an identified transaction already applied (``apply(..., record)``), if any."""
+        return await self.db[TRANSACTIONS].find_one({"_id": key})
+
     async def current_many(self, ctx: RequestContext, resource_type: str, ids: Sequence[str]) -> dict[str, StoredVersion]:
         """The current versions (tombstones included) of those of ``ids`` that exist, by id: one query."""
         if not ids:
@@ -362,8 +376,13 @@ class Repository(ExportStore):
         return {doc["_id"]: _current_version(resource_type, doc) for doc in docs}
 
     # -- units of work: all-or-nothing bulk writes --------------------------------------------
-    async def apply(self, versions: Sequence[NewVersion]) -> Applied:
+    async def apply(self, versions: Sequence[NewVersion], record: dict[str, Any] | None = None) -> Applied:
         """Write every one of ``versions`` or none of them (http://hl7.org/fhir/R4/http.html#trules).
+
+        ``record``, a document for ``TRANSACTIONS`` (an identified transaction's outcome, with a
+        ``run`` token of its own), is written first in the same unit of work: it is stored exactly
+        when the versions are. One already stored under its ``_id`` raises :class:`AlreadyRecorded`
+        before anything is written.
 
         In bulk: one ``insert_many`` into ``history`` (whose unique ids arbitrate races, as in
         :meth:`save`), then per type one ``insert_many`` of new documents and one ``bulk_write`` of
@@ -373,7 +392,7 @@ class Repository(ExportStore):
         A guard that no longer holds raises :class:`VersionConflict`. Keep the returned
         :class:`Applied` to :meth:`revert` the writes if a later step of the caller fails.
         """
-        applied = Applied(list(versions))
+        applied = Applied(list(versions), record=record)
         if not applied.versions:
             return applied
         for resource_type in {v.type for v in applied.versions}:
@@ -430,6 +449,13 @@ class Repository(ExportStore):
                 await asyncio.sleep(0.01 * attempt)
 
     async def _write_all(self, applied: Applied, session: Any) -> None:
+        if applied.record is not None:
+            applied.recorded = True  # until known otherwise: an insert whose answer is lost may have happened
+            try:
+                await self.db[TRANSACTIONS].insert_one(applied.record, session=session)
+            except DuplicateKeyError:
+                applied.recorded = False  # another unit of work's record: not ours to undo
+                raise AlreadyRecorded(applied.record["_id"]) from None
         versions = applied.versions
         applied.previous = await self._documents([v for v in versions if v.expected_vid], session)
         history = [history_document(v) for v in versions]
@@ -486,6 +512,9 @@ class Repository(ExportStore):
                         requests.append(ReplaceOne(ours, previous))
                 if requests:
                     await self.db[resource_type].bulk_write(requests, ordered=False, session=session)
+        if applied.recorded:  # guarded by this unit's own token: never another copy's record
+            record = applied.record or {}
+            await self.db[TRANSACTIONS].delete_one({"_id": record["_id"], "run": record["run"]}, session=session)
         history = self.db[HISTORY]
         if applied.history_ids is None:
             guarded = [DeleteOne({"_id": d["_id"], "ts": d["ts"], "raw": d["raw"]}) for d in map(history_document, applied.versions)]

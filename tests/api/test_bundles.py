@@ -441,3 +441,63 @@ async def test_concurrent_resends_of_a_conditional_transaction_make_one_resource
     assert len({tuple(ids_of(r)) for r in responses}) == 1
     for value in ("RACE-TX", "RACE-TX-2"):
         assert (await client.get("/Patient", params={"identifier": f"{NATIONAL}|{value}"})).json()["total"] == 1
+
+
+def identified(body: dict, value: str = "tx-1") -> dict:
+    return {**body, "identifier": {"system": "urn:test:connector", "value": value}}
+
+
+async def test_an_identified_transaction_of_plain_posts_is_applied_once(client):
+    """Bundle.identifier makes any transaction safe to resend: the resend writes nothing and gets
+    the first answer back (locations, versions, resources), its GET entries are run again."""
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "pulse"},
+                   "subject": {"reference": "urn:uuid:p"}}
+    body = identified(bundle(post(PATIENT, "urn:uuid:p"), post(observation, "urn:uuid:o"),
+                             request("GET", "Observation?subject=urn:uuid:p")))
+    first = await send(client, body)
+    again = await send(client, body)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json() == first.json()
+    assert [e["response"]["status"] for e in first.json()["entry"]] == ["201 Created", "201 Created", "200 OK"]
+    assert first.json()["entry"][2]["resource"]["total"] == 1  # the search saw the transaction's write
+    for resource_type in ("Patient", "Observation"):
+        assert (await client.get(f"/{resource_type}")).json()["total"] == 1
+    minimal = await send(client, body, prefer="return=minimal")  # a resend may ask for another representation
+    assert [e.get("resource") for e in minimal.json()["entry"][:2]] == [None, None]
+    assert [e["response"] for e in minimal.json()["entry"][:2]] == [e["response"] for e in first.json()["entry"][:2]]
+
+
+async def test_an_identifier_names_one_bundle(client):
+    first = await send(client, identified(bundle(post(patient("ONE")))))
+    other = await send(client, identified(bundle(post(patient("TWO")))))
+    assert (first.status_code, other.status_code) == (200, 409)
+    assert other.json() == outcome(409, "conflict", (
+        "Bundle.identifier 'urn:test:connector|tx-1' was already used for a transaction with other content; "
+        "a different Bundle needs a different identifier"))
+    assert (await client.get("/Patient")).json()["total"] == 1
+    reordered = await send(client, {"identifier": {"value": "tx-1", "system": "urn:test:connector"}, **bundle(post(patient("ONE")))})
+    assert reordered.status_code == 200  # the same content in another key order is the same Bundle
+    assert (await client.get("/Patient")).json()["total"] == 1
+
+
+async def test_a_failed_identified_transaction_leaves_no_record(client):
+    bad = identified(bundle(post(patient("FIX")), post({"resourceType": "Patient", "gender": "nonsense"})), "tx-fix")
+    assert (await send(client, bad)).status_code == 400
+    fixed = identified(bundle(post(patient("FIX")), post({"resourceType": "Patient", "gender": "male"})), "tx-fix")
+    response = await send(client, fixed)
+    assert response.status_code == 200, response.text
+    assert (await client.get("/Patient")).json()["total"] == 2
+
+
+async def test_concurrent_copies_of_an_identified_transaction_apply_it_once(client):
+    body = identified(bundle(post(PATIENT, "urn:uuid:p"), post(patient("RACE-ID"))), "tx-race")
+    responses = await asyncio.gather(*(send(client, body) for _ in range(8)))
+    assert {r.status_code for r in responses} <= {200, 409}
+    answered = [r.json() for r in responses if r.status_code == 200]
+    assert answered and all(a == answered[0] for a in answered)
+    for r in responses:
+        if r.status_code == 409:
+            assert r.json() == outcome(409, "conflict", (
+                "A transaction with the same Bundle.identifier was applied meanwhile; send it again to get its answer"))
+    assert (await client.get("/Patient")).json()["total"] == 2
+    assert (await send(client, body)).json() == answered[0]

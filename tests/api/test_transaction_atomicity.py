@@ -6,7 +6,8 @@ patch, conditional reference, read, search): a resource that fails validation, a
 does not hold (on PUT, PATCH and DELETE), a conditional reference without a match, a read that
 fails after the writes were committed, and an exception raised by the storage on its k-th call
 (before the call, after it - a lost acknowledgement - and halfway through a bulk write). After
-each, every collection's documents are byte-for-byte what they were.
+each, every collection's documents are byte-for-byte what they were; also when the transaction
+carries a ``Bundle.identifier`` and so writes its record in the same unit of work.
 """
 
 from __future__ import annotations
@@ -105,14 +106,22 @@ async def test_the_transaction_with_every_kind_of_entry_succeeds_without_faults(
     assert await snapshot(repository.db) != before
 
 
+def transaction(*entries: dict, identified: bool = False) -> dict:
+    """The transaction of ``entries``; ``identified``: with a Bundle.identifier, so its outcome is
+    recorded in the same unit of work (``interactions/replay.py``) and must be undone with it."""
+    body = bundle(*entries)
+    return {**body, "identifier": {"system": "urn:test:connector", "value": "every-kind"}} if identified else body
+
+
+@pytest.mark.parametrize("identified", [False, True], ids=["plain", "identified"])
 @pytest.mark.parametrize("position", range(len(EVERY_KIND) + 1))
 @pytest.mark.parametrize("failure", sorted(FAILURES))
-async def test_a_failing_entry_at_any_position_leaves_the_database_unchanged(fresh, failure, position):
+async def test_a_failing_entry_at_any_position_leaves_the_database_unchanged(fresh, failure, position, identified):
     client, repository = fresh
     before = await snapshot(repository.db)
     failing, status = FAILURES[failure]
     entries = [*EVERY_KIND[:position], failing, *EVERY_KIND[position:]]
-    response = await send(client, bundle(*entries))
+    response = await send(client, transaction(*entries, identified=identified))
     assert response.status_code == status, response.text
     issue = response.json()["issue"][0]
     assert issue["diagnostics"].startswith(f"Bundle.entry[{position}] ")
@@ -163,8 +172,9 @@ def inject(monkeypatch: pytest.MonkeyPatch, fail_at: int, mode: str) -> list[int
 
 
 @pytest.mark.skipif(bool(MONGODB_URI), reason="faults are injected into the embedded engine's collections")
+@pytest.mark.parametrize("identified", [False, True], ids=["plain", "identified"])
 @pytest.mark.parametrize("mode", ["before", "after", "partial"])
-async def test_a_storage_failure_on_any_call_leaves_the_database_unchanged(monkeypatch, mode):
+async def test_a_storage_failure_on_any_call_leaves_the_database_unchanged(monkeypatch, mode, identified):
     """Fail call 1, then call 2, ... of one run of the transaction, until a run makes fewer calls."""
     fail_at = 1
     while True:
@@ -172,7 +182,7 @@ async def test_a_storage_failure_on_any_call_leaves_the_database_unchanged(monke
             before = await snapshot(repository.db)
             with monkeypatch.context() as patched:
                 counter = inject(patched, fail_at, mode)
-                response = await send(client, bundle(*EVERY_KIND))
+                response = await send(client, transaction(*EVERY_KIND, identified=identified))
             if counter[0] < fail_at:
                 assert response.status_code == 200, response.text
                 break

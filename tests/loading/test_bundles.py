@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fhir_server.loading.bundles import Plan, Rejected, batch_entry, merge_spans, plan_file
+from fhir_server.loading.bundles import Plan, Rejected, batch_entry, content_identifier, merge_spans, plan_file
 from fhir_server.loading.outcomes import Failure, read_answer
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female"}
@@ -14,15 +16,24 @@ NO_ID = {"resourceType": "Patient", "gender": "male"}
 
 
 def test_transaction_and_batch_bundles_are_posted_as_they_are():
-    for kind in ("transaction", "batch"):
-        bundle = {"resourceType": "Bundle", "type": kind, "entry": [
-            {"fullUrl": "urn:uuid:1", "resource": NO_ID, "request": {"method": "POST", "url": "Patient"}},
-        ]}
-        plan = plan_file(orjson.dumps(bundle), "json")
-        assert [(p.bundle, p.locations, p.span, p.atomic) for p in plan.posts] == [
-            (bundle, ["entry 0"], (0, 1), kind == "transaction")
-        ]
+    """A transaction without an identifier gets one from the file's bytes (the server applies an
+    identified transaction once); one with an identifier keeps it; a batch is posted unchanged."""
+    entries = [{"fullUrl": "urn:uuid:1", "resource": NO_ID, "request": {"method": "POST", "url": "Patient"}}]
+    own = {"system": "urn:example", "value": "file-7"}
+    for kind, identifier in (("transaction", None), ("transaction", own), ("batch", None)):
+        bundle = {"resourceType": "Bundle", "type": kind, "entry": entries, **({"identifier": identifier} if identifier else {})}
+        data = orjson.dumps(bundle)
+        plan = plan_file(data, "json")
+        sent = {**bundle, "identifier": identifier or content_identifier(data)} if kind == "transaction" else bundle
+        assert [(p.bundle, p.locations, p.span, p.atomic) for p in plan.posts] == [(sent, ["entry 0"], (0, 1), kind == "transaction")]
         assert plan.rejected == []
+
+
+def test_a_transaction_files_identifier_is_a_uuid_of_its_bytes():
+    first, second = content_identifier(b'{"a":1}'), content_identifier(b'{"a":2}')
+    assert first == content_identifier(b'{"a":1}') != second
+    assert first["system"] == "urn:ietf:rfc:3986" and first["value"].startswith("urn:uuid:")
+    assert str(uuid.UUID(first["value"].removeprefix("urn:uuid:"))) == first["value"].removeprefix("urn:uuid:")
 
 
 def test_a_collection_becomes_batches_of_put_with_id_and_post_without():

@@ -186,6 +186,28 @@ async def test_a_request_applied_but_not_journaled_is_replayed_idempotently_when
     assert counts(await snapshot(app.state.backend)) == {"Practitioner": 6}
 
 
+@pytest.mark.parametrize("over_http", [False, True], ids=["in-process", "http"])
+async def test_a_transaction_applied_but_not_journaled_is_applied_once_on_resume(app, tmp_path, over_http):
+    """The loader was killed after the server committed a Synthea-like transaction (plain POSTs)
+    but before its answer was journaled: the rerun sends it again and the server, recognising the
+    identifier the loader gave it, answers from its record instead of creating it twice."""
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "patient-0.json").write_bytes(orjson.dumps(transaction(0)))
+    target = HttpTarget(BASE, transport=httpx.ASGITransport(app=app)) if over_http else InProcessTarget(app.state.backend, "test")
+    try:
+        with pytest.raises(Crash):
+            await load([root], CrashingTarget(target, 0, after_apply=True), journal=Journal(tmp_path / "j.jsonl", target.name),
+                       progress=False)
+        assert counts(await snapshot(app.state.backend)) == {"Patient": 1, "Observation": 2}
+        summary = await load([root], target, journal=Journal(tmp_path / "j.jsonl", target.name), progress=False)
+    finally:
+        if over_http:
+            await target.close()
+    assert (summary.loaded, summary.resources, summary.failures) == (1, 3, [])
+    assert counts(await snapshot(app.state.backend)) == {"Patient": 1, "Observation": 2}
+
+
 async def test_a_graceful_stop_lets_the_file_in_flight_finish_and_resume_goes_on(app, tmp_path):
     root = write_inputs(tmp_path / "in")
     stop = asyncio.Event()
