@@ -1,7 +1,8 @@
 """Ingest rate of the 100 Synthea transaction Bundles through ``POST [base]`` (transaction).
 
 Reads ``../shared/data/synthea-r4-100.tgz`` (skips cleanly, exit 0, when it is absent); every
-request carries the headers ``fhir-server load`` sends (``Prefer: return=minimal``). Each pass on
+whole Bundle is sent as ``fhir-server load`` sends it (with the ``Bundle.identifier`` it derives
+from the file, ``Prefer: return=minimal``); the 100-entry transactions carry no identifier. Each pass on
 a fresh store; the in-process ones through the ASGI app (``httpx.ASGITransport``) with the served
 process's garbage-collection policy:
 
@@ -75,8 +76,11 @@ _URN_REF = re.compile(rb'"reference":"(urn:uuid:[^"]+)"')
 Bundles = list[tuple[str, bytes, int]]
 
 
-def load_bundles(limit: int) -> Bundles:
-    """(name, raw bytes, entry count) of the first ``limit`` Synthea Bundles.
+def load_bundles(limit: int, identified: bool = True) -> Bundles:
+    """(name, body, entry count) of the first ``limit`` Synthea Bundles, each as ``fhir-server
+    load`` sends it: with the ``Bundle.identifier`` the loader derives from the file's bytes (so
+    the server records the transaction's outcome and would answer a resend from it); without
+    one when not ``identified``.
 
     Only the bytes are kept (bytes are not containers the garbage collector examines): the parsed
     Bundles, ~10 million Python objects, would otherwise sit in the benchmark's heap and be
@@ -84,12 +88,16 @@ def load_bundles(limit: int) -> Bundles:
     """
     import tarfile
 
+    from fhir_server.loading.bundles import plan_file
+
     out = []
     with tarfile.open(SYNTHEA) as tar:
         for member in tar:
             if member.isfile() and member.name.endswith(".json"):
-                raw = tar.extractfile(member).read()  # type: ignore[union-attr]
-                out.append((member.name, raw, len(orjson.loads(raw).get("entry", []))))
+                (post,) = plan_file(tar.extractfile(member).read(), "json").posts  # type: ignore[union-attr]
+                if not identified:
+                    del post.bundle["identifier"]
+                out.append((member.name, orjson.dumps(post.bundle), post.size))
                 if len(out) >= limit:
                     break
     return out

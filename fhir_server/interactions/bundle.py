@@ -38,7 +38,7 @@ async def process_bundle(backend: Backend, ctx: RequestContext, request: FhirReq
     if kind == "transaction":
         entries = [parse_entry(i, raw, base_url) for i, raw in enumerate(raw_entries)]
         _check_full_urls(entries)
-        steps = await _transaction(backend, ctx, bundle, entries, prefer, dispatch)  # type: ignore[arg-type]
+        steps = await _transaction(backend, ctx, request, entries, prefer, dispatch)
     else:
         steps, entries = _parse_batch(raw_entries, base_url)
         _check_full_urls(entries)
@@ -50,13 +50,14 @@ async def process_bundle(backend: Backend, ctx: RequestContext, request: FhirReq
 
 
 async def _transaction(
-    backend: Backend, ctx: RequestContext, bundle: dict[str, Any], entries: list[Entry], prefer: str | None, dispatch: Dispatch,
+    backend: Backend, ctx: RequestContext, request: FhirRequest, entries: list[Entry], prefer: str | None, dispatch: Dispatch,
 ) -> list[Step]:
     """Run a transaction; one with ``Bundle.identifier`` is applied once (:mod:`.replay`)."""
+    bundle: dict[str, Any] = request.resource  # type: ignore[assignment]
     key = replay.bundle_key(bundle, ctx)
     if key is None:
         return await run_transaction(backend, ctx, entries, prefer, dispatch)
-    sha = replay.fingerprint(bundle)
+    sha = replay.fingerprint(request.body, bundle)
     record = await backend.repository.recorded_transaction(key)
     if record is not None:
         replay.check_same(record, sha, key)

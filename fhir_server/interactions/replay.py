@@ -11,10 +11,12 @@ the bundle"), whatever its entries:
   and the ids given to the ``fullUrl``\\ s are recorded in the ``transactions`` collection in the
   same unit of work as the writes (``Repository.apply(versions, record)``): stored exactly when
   the writes are;
-* a resend with the same identifier and the same content writes nothing: its write entries are
+* a resend with the same identifier and the same bytes writes nothing: its write entries are
   answered from the record (the versions it names, read back from history), its read entries
   are run again;
-* the same identifier with other content is a 409: an identifier names one Bundle;
+* the same identifier with other bytes is a 409: an identifier names one Bundle (a resend must
+  be the same bytes, not the same JSON written again in another form: comparing bytes costs a
+  hash of the body, a canonical form would cost a second serialisation of the whole Bundle);
 * two copies sent at once: one is applied, the other gets a 409 (sending it again returns the
   first one's answer).
 
@@ -39,7 +41,7 @@ from fhir_server.interactions.bundle_entries import Entry
 from fhir_server.interactions.bundle_plan import Dispatch, Step, answer_read
 from fhir_server.interactions.plans import Planned
 from fhir_server.storage.repository import NewVersion, utc_now
-from fhir_server.storage.stored_form import stored_time
+from fhir_server.storage.stored_form import StoredForm, stored_time
 
 
 def bundle_key(bundle: dict[str, Any], ctx: RequestContext) -> str | None:
@@ -52,9 +54,11 @@ def bundle_key(bundle: dict[str, Any], ctx: RequestContext) -> str | None:
     return f"{ctx.tenant}:{key}" if ctx.tenant else key
 
 
-def fingerprint(bundle: dict[str, Any]) -> str:
-    """What makes two Bundles the same content: SHA-256 of the Bundle with its keys sorted."""
-    return hashlib.sha256(orjson.dumps(bundle, option=orjson.OPT_SORT_KEYS)).hexdigest()
+def fingerprint(body: bytes | None, bundle: dict[str, Any]) -> str:
+    """What makes a resend the same Bundle: SHA-256 of the request body as sent (a resend after a
+    lost response sends the same bytes; ``fhir-server load`` does), or of the Bundle as orjson
+    writes it when there are no bytes (a request made in-process)."""
+    return hashlib.sha256(body if body is not None else orjson.dumps(bundle)).hexdigest()
 
 
 class Recording:
@@ -75,19 +79,19 @@ class Recording:
             outcomes = [[p.stored.type, p.stored.id, p.stored.vid, p.status, p.version is not None] for p in step.planned]
             entries.append([step.entry.index, outcomes])
         now = utc_now()
-        return {
+        return StoredForm({  # built as MongoDB stores it: the embedded engine keeps it without a copy
             "_id": self.key, "sha": self.sha, "run": uuid.uuid4().hex, "ts": stored_time(now),
             "exp": stored_time(now + timedelta(seconds=self.keep_seconds)),
             "entries": entries, "targets": [[url, target] for url, target in targets.items()],
-        }
+        })
 
 
 def check_same(record: dict[str, Any], sha: str, key: str) -> None:
-    """409 unless the resend carries the content the identifier was first used for."""
+    """409 unless the resend carries the bytes the identifier was first used for."""
     if record.get("sha") != sha:
         raise errors.conflict(
             f"Bundle.identifier {key!r} was already used for a transaction with other content; "
-            "a different Bundle needs a different identifier"
+            "a resend must be the same bytes, a different Bundle needs a different identifier"
         )
 
 
