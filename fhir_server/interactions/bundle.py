@@ -15,8 +15,8 @@ from typing import Any
 
 from fhir_server import errors
 from fhir_server.context import RequestContext
-from fhir_server.interactions.backend import Backend
 from fhir_server.interactions import replay
+from fhir_server.interactions.backend import Backend
 from fhir_server.interactions.batch import run_batch
 from fhir_server.interactions.bundle_entries import Entry, parse_entry
 from fhir_server.interactions.bundle_plan import Dispatch, Step, at_entry
