@@ -29,7 +29,7 @@ PRIMITIVE = 3
 COMPLEX = 4
 RESOURCE = 5
 
-_PLAIN_STRINGS = frozenset({"string", "markdown", "xhtml"})
+_PLAIN_STRINGS = frozenset({"string", "markdown"})  # xhtml is a LINK (the narrative)
 _TOKENS = frozenset({"code"})  # valid when printable and without spaces
 _LINKS = frozenset({"uri", "url", "canonical", "oid", "uuid", "xhtml"})
 
