@@ -68,43 +68,38 @@ class ReferenceRewriter:
         the entry's own fullUrl. Only the elements that can hold a link are looked at, where
         :meth:`rewrite` looks at every string."""
         self._base = restful_base(full_url) or self.server_base
-        targets = self.targets
         for holder, key in links:
             value = holder[key]
-            if type(value) is not str:
-                continue
-            if key == "reference":
-                self._reference(holder, key, value)
-            elif value in targets:
-                holder[key] = self._absolute(targets[value])
-            elif key == "div" and targets:
-                holder[key] = _NARRATIVE_LINK.sub(self._narrative_link, value)
+            if type(value) is str:
+                self._string(holder, key, value)
+
+    def _string(self, holder: Any, key: Any, value: str) -> None:
+        """The rules for one string, ``holder[key]`` (an array's item by its position): a
+        ``reference``, another link equal to a fullUrl, the narrative."""
+        if key == "reference":
+            self._reference(holder, key, value)
+        elif value in self.targets:
+            holder[key] = self._absolute(self.targets[value])
+        elif key == "div" and self.targets:
+            holder[key] = _NARRATIVE_LINK.sub(self._narrative_link, value)
 
     def _dict(self, node: dict[str, Any]) -> None:
-        targets = self.targets
         for key, value in node.items():
             kind = type(value)
             if kind is str:
-                if key == "reference":
-                    self._reference(node, key, value)
-                elif value in targets:
-                    node[key] = self._absolute(targets[value])
-                elif key == "div" and targets:
-                    node[key] = _NARRATIVE_LINK.sub(self._narrative_link, value)
+                self._string(node, key, value)
             elif kind is dict:
                 self._dict(value)
             elif kind is list:
                 self._list(value)
 
     def _list(self, node: list[Any]) -> None:
-        targets = self.targets
         for position, item in enumerate(node):
             kind = type(item)
             if kind is dict:
                 self._dict(item)
             elif kind is str:
-                if item in targets:
-                    node[position] = self._absolute(targets[item])
+                self._string(node, position, item)
             elif kind is list:
                 self._list(item)
 
