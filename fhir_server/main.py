@@ -84,8 +84,9 @@ def settle_heap() -> None:
     garbage (ingesting 40 Synthea Bundles in-process: 12-22 µs of collections per resource at
     this threshold, 28-37 µs at 20,000). Full collections freeze their survivors
     (:class:`FreezeSurvivors`), so the stored documents of the embedded engine are examined about
-    twice in all rather than at every full collection. Only for a served process, which lives long: tests, which create many apps in
-    one process, keep CPython's defaults (nothing here runs unless ``tune_gc``).
+    twice in all rather than at every full collection. Only for a served process, which lives
+    long: tests, which create many apps in one process, keep CPython's defaults (nothing here runs
+    unless ``tune_gc``).
     """
     load_validation_tables()
     gc.collect()

@@ -28,7 +28,7 @@ from fhir_server.interactions.backend import Backend
 from fhir_server.interactions.bundle_entries import Entry, patch_document
 from fhir_server.interactions.messages import FhirRequest, FhirResponse
 from fhir_server.interactions.plans import (
-    Planned, check_body, check_if_match, plan_checked, plan_delete, plan_version, plan_write,
+    Planned, check_body, check_if_match, plan_checked, plan_delete, plan_version,
 )
 from fhir_server.interactions.references import ReferenceRewriter
 from fhir_server.interactions.versioning import new_id
@@ -54,7 +54,6 @@ class Step:
     planned: list[Planned] = field(default_factory=list)
     error: errors.FhirError | None = None
     answer: FhirResponse | None = None
-    validated: bool = False  # the resource was validated when its links were rewritten
 
     @property
     def writes(self) -> list[Key]:
@@ -217,7 +216,6 @@ class Planner:
             links: Links = []
             resource_id = entry.resource_id if entry.kind == "update" else None
             validate_resource(check_body(entry.resource_type or "", entry.resource, resource_id), links)
-            step.validated = True
             self.rewriter.rewrite_links(links, entry.full_url)
         if self.rewriter.pending:
             return self.rewriter.resolve(self.backend, self.ctx)
@@ -225,6 +223,8 @@ class Planner:
 
     # -- 4. versions ---------------------------------------------------------------------------
     async def plan(self, steps: Iterable[Step]) -> None:
+        """The versions to write; a resource to create or update was checked and validated by
+        :meth:`rewrite`, which every caller runs first."""
         await self.each(steps, self._plan)
 
     def _plan(self, step: Step) -> None:
@@ -246,26 +246,18 @@ class Planner:
     def _plan_create(step: Step, resource_type: str) -> Planned:
         if step.found is not None:
             return Planned(step.found, 200)
-        body = check_body(resource_type, step.entry.resource)
-        if not step.validated:
-            validate_resource(body)
-        return plan_version(resource_type, step.target[1] if step.target else new_id(), body, None, "POST")
+        return plan_version(resource_type, step.target[1] if step.target else new_id(), step.entry.resource, None, "POST")
 
     @staticmethod
     def _plan_update(step: Step, resource_type: str) -> Planned:
         entry = step.entry
         target_id = step.target[1] if step.target else ""
-        if entry.resource_id is not None:
-            plan = plan_checked if step.validated else plan_write
-            return plan(resource_type, target_id, check_body(resource_type, entry.resource, target_id), step.previous, "PUT", entry.if_match)
-        body = check_body(resource_type, entry.resource)
-        if not step.validated:
-            validate_resource(body)
-        if step.found is not None:
-            check_conditional_id(resource_type, body, step.found)
-        elif entry.if_match is not None:
-            raise errors.precondition_failed("ifMatch was given but no resource matches the criteria")
-        return plan_checked(resource_type, target_id, body, step.previous, "PUT", entry.if_match)
+        if entry.resource_id is None:
+            if step.found is not None:
+                check_conditional_id(resource_type, entry.resource, step.found)
+            elif entry.if_match is not None:
+                raise errors.precondition_failed("ifMatch was given but no resource matches the criteria")
+        return plan_checked(resource_type, target_id, entry.resource, step.previous, "PUT", entry.if_match)
 
 
 def _existing(step: Step) -> StoredVersion:
